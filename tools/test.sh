@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: the package is what the notebooks export, notebooks are clean and paired with their
+# Markdown twins, every numbered notebook's tests pass under nbdev, and the pytest suite passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# fail when a step changed tracked files under $1 (or left new ones): the committed tree was not what it produces
+unchanged() {
+  git rev-parse --git-dir >/dev/null 2>&1 || return 0
+  local changed
+  changed="$(git diff --name-only -- "$1"; git ls-files --others --exclude-standard -- "$1")"
+  if [ -n "$changed" ]; then echo "$changed" >&2; echo "$2" >&2; return 1; fi
+}
+
+echo "== nbdev_export: gptnb/ must be exactly what nbs/ exports"
+nbdev_export
+unchanged gptnb "gptnb/ differs from what the notebooks export: run nbdev_export and commit"
+
+echo "== nbdev_clean: notebooks must be committed clean"
+nbdev_clean
+unchanged nbs "notebooks are not clean: run nbdev_clean and commit"
+
+echo "== jupytext pairs: nbs/*.ipynb and nbs_md/*.md must agree"
+python tools/check_pairs.py
+
+echo "== nbdev_test: the numbered notebooks"
+nbdev_test --file_re '^[0-9].*\.ipynb$' --timing
+
+echo "== pytest"
+python -m pytest -q -p no:cacheprovider "$@"
