@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from .model import GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
+from .model import ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'TINY', 'GPT2_SMALL_PRESET', 'PRESETS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS',
@@ -20,7 +20,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 SCHEDULES = ("constant", "warmup-cosine")
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     lr: float = 0.0004
     weight_decay: float = 0.1
     betas: tuple = (0.9, 0.999)
@@ -99,15 +99,6 @@ class TrainConfig:
             return self.warmup_start_factor + (1 - self.warmup_start_factor) * step / warmup
         progress = (step - warmup) / max(1, total_steps - 1 - warmup)
         return self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    def to_dict(self) -> dict: return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown: raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(known)}")
-        return cls(**d)
 
 # %% ../nbs/04_config.ipynb #aa0b0065
 @dataclass(frozen=True)

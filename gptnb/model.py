@@ -18,13 +18,24 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 # %% auto #0
-__all__ = ['GPT2_SMALL', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'GPTConfig', 'LayerNorm', 'GELU', 'FeedForward',
+__all__ = ['GPT2_SMALL', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'GPTConfig', 'LayerNorm', 'GELU', 'FeedForward',
            'MultiHeadAttention', 'TransformerBlock', 'GPTModel', 'init_weights', 'generate', 'load_state', 'save_model',
            'read_safetensors', 'load_model', 'hf_gpt2_to_gptnb', 'import_hf_gpt2']
 
 # %% ../nbs/03_model.ipynb #5c76a553
+class ConfigDict:
+    "to_dict / from_dict for a config dataclass; unknown fields are an error that lists the valid ones."
+    def to_dict(self) -> dict: return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown: raise ValueError(f"unknown {cls.__name__} fields {unknown}; valid fields: {sorted(known)}")
+        return cls(**d)
+
 @dataclass
-class GPTConfig:
+class GPTConfig(ConfigDict):
     vocab_size: int = 50257
     context_length: int = 1024
     emb_dim: int = 768
@@ -46,15 +57,6 @@ class GPTConfig:
                              f"valid n_heads are the divisors of {self.emb_dim}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"GPTConfig.drop_rate must be in [0, 1), got {self.drop_rate!r}")
-
-    def to_dict(self) -> dict: return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown: raise ValueError(f"unknown GPTConfig fields {unknown}; valid fields: {sorted(known)}")
-        return cls(**d)
 
 GPT2_SMALL = GPTConfig()  # the post's 163M model: GPT-2 small shape, untied, no QKV bias
 

@@ -12,7 +12,7 @@ from .train import RunConfig, new_record, write_json_atomic, _now
 
 # %% auto #0
 __all__ = ['NOTEBOOK_PARAMETERS', 'RECORD_STATUSES', 'unknown_parameters', 'default_run_name', 'run_dir_for', 'record_failure',
-           'notebook_run', 'read_record', 'update_record', 'is_complete', 'load_records']
+           'notebook_run', 'read_record', 'update_record', 'is_complete']
 
 # %% ../nbs/07_runs.ipynb #908ccf05
 NOTEBOOK_PARAMETERS = {
@@ -108,13 +108,8 @@ def update_record(run_dir, **fields) -> dict:
     return rec
 
 def is_complete(run_dir) -> bool:
-    "A run counts as done when its record says `complete` and its executed notebook exists."
+    "A run counts as done when its record says `complete` (an unreadable or half-written record does not)."
     path = Path(run_dir) / "record.json"
     if not path.is_file(): return False
     try: return json.loads(path.read_text()).get("status") == "complete"
     except json.JSONDecodeError: return False
-
-def load_records(root, status: str | None = "complete") -> list[dict]:
-    "Every record under `root` (recursively), optionally only those with `status`."
-    recs = [read_record(p.parent) for p in sorted(Path(root).rglob("record.json"))]
-    return [r for r in recs if status is None or r["status"] == status]

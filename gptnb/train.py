@@ -58,7 +58,6 @@ class RunConfig:
     resume: bool = True                   # continue from checkpoints/latest when the run folder has one
     model_overrides: dict = field(default_factory=dict)   # GPTConfig fields to change after the intervention
     train_overrides: dict = field(default_factory=dict)   # TrainConfig fields to change after the intervention
-    stop_after_step: int | None = None    # stop (as if killed) after this step; for resume tests
 
     def validate(self):
         get_preset(self.preset)
@@ -211,6 +210,10 @@ def dataset_vocab_size(data_dir) -> int | None:
 def _dataset_for(run: RunConfig, env: DistEnv, preset) -> Path:
     "The run's token dataset: given, or the preset's corpus prepared once per node (local rank 0 prepares)."
     if run.dataset_dir is not None: return Path(run.dataset_dir)
+    if preset.dataset != "embedded":
+        raise ValueError(f"preset {preset.name!r} trains on {preset.dataset!r}, which is not bundled: pass dataset_dir= a "
+                         f"folder holding train.safetensors and validation.safetensors (the post's published token "
+                         f"files, or gptnb.data.prepare_token_dataset of local parquet files)")
     if env.local_rank == 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
     if env.distributed: dist.barrier()
     if env.local_rank != 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
@@ -313,7 +316,9 @@ def train(run: RunConfig) -> dict:
                     loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / grad_accum
                     scaler.scale(loss).backward()
                 step_loss += loss.detach()
-            if env.distributed: dist.all_reduce(step_loss, op=dist.ReduceOp.AVG)
+            if env.distributed:  # SUM then divide: gloo gained ReduceOp.AVG only in recent releases
+                dist.all_reduce(step_loss, op=dist.ReduceOp.SUM)
+                step_loss /= env.world_size
             scaler.unscale_(opt)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip or math.inf).item()
             finite = math.isfinite(grad_norm) and math.isfinite(step_loss.item())
@@ -349,8 +354,6 @@ def train(run: RunConfig) -> dict:
             if tcfg.checkpoint_every and done % tcfg.checkpoint_every == 0 and done < total_steps:
                 _checkpoint(out_dir, done, model, opt, sched, scaler, env, initial_sha, loop_seed, elapsed,
                             skipped, best_val, initial_test_loss, is_best)
-            if run.stop_after_step is not None and step >= run.stop_after_step:
-                raise KeyboardInterrupt(f"stop_after_step={run.stop_after_step}")
     finally:
         bar.close()
         if log: log.close()
@@ -470,7 +473,8 @@ def new_record(run: RunConfig, run_name: str) -> dict:
            "initial_weights_sha256": None, "final_weights_sha256": None, "initial_test_loss": None,
            "test_loss": None, "final_train_loss": None, "tokens_seen": None, "elapsed_s": None,
            "tokens_per_s": None, "skipped_steps": None, "world_size": None, "device": None,
-           "deterministic": deterministic_flags(), "versions": library_versions(), "git_commit": _git_commit(),
+           "deterministic": deterministic_flags(), "torch_threads": torch.get_num_threads(),
+           "versions": library_versions(), "git_commit": _git_commit(),
            "started_at": _now(), "ended_at": None, "error": None}
     return rec
 
@@ -561,14 +565,12 @@ def main(argv=None):
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--model-overrides", type=json.loads, default={}, help="JSON object of GPTConfig fields")
     p.add_argument("--train-overrides", type=json.loads, default={}, help="JSON object of TrainConfig fields")
-    p.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     run = RunConfig(out_dir=a.out_dir, preset=a.preset, intervention=a.intervention, init_seed=a.init_seed,
                     train_seed=a.train_seed, data_seed=a.data_seed, init_scheme=a.init_scheme,
                     max_steps=a.max_steps, train_tokens=a.train_tokens, device=a.device,
                     nproc=int(os.environ.get("LOCAL_WORLD_SIZE", 1)), dataset_dir=a.dataset_dir,
-                    resume=not a.no_resume, model_overrides=a.model_overrides, train_overrides=a.train_overrides,
-                    stop_after_step=a.stop_after_step)
+                    resume=not a.no_resume, model_overrides=a.model_overrides, train_overrides=a.train_overrides)
     try: record = run_training(run)
     finally:
         if dist.is_initialized(): dist.destroy_process_group()

@@ -28,6 +28,9 @@ def test_gptnb_run_makes_the_folder_and_writes_a_complete_record(tmp_path):
     text = json.dumps(nb)
     assert "Loss against our test dataset" in text and "Training complete in" in text
     assert {"loss.png", "lr.png", "grad_norm.png", "metrics.jsonl"} <= {p.name for p in run_dir.iterdir()}
+    # the record's test loss is a deterministic function of the saved weights
+    from gptnb.evaluate import evaluate_run
+    assert evaluate_run(run_dir) == rec["test_loss"]
 
 
 def test_plain_papermill_puts_the_record_beside_the_output_notebook(tmp_path):

@@ -149,3 +149,19 @@ def test_bad_parameters_fail_before_training_with_a_failed_record(tmp_path, bad,
     rec = json.loads((out / "record.json").read_text())
     assert rec["status"] == "failed" and message in rec["error"]
     assert not (out / "metrics.jsonl").exists()  # nothing was trained
+
+
+def test_a_preset_whose_corpus_is_not_bundled_asks_for_a_dataset(tmp_path):
+    with pytest.raises(ValueError, match="dataset_dir"):
+        train(RunConfig(str(tmp_path / "g"), preset="gpt2-small", device="cpu", max_steps=1))
+
+
+def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
+    "The full tiny preset ends at least 0.5 nats below the unigram entropy of its training tokens."
+    from gptnb.data import load_tokens
+    from gptnb.evaluate import unigram_entropy
+    rec = run_training(RunConfig(str(tmp_path / "tiny")))
+    entropy = unigram_entropy(load_tokens(Path(rec["dataset"]["path"]) / "train.safetensors"), 8192)
+    assert rec["status"] == "complete"
+    assert rec["test_loss"] <= entropy - 0.5, (rec["test_loss"], entropy)
+    assert rec["initial_test_loss"] > entropy  # it started knowing nothing
