@@ -165,3 +165,17 @@ def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
     assert rec["status"] == "complete"
     assert rec["test_loss"] <= entropy - 0.5, (rec["test_loss"], entropy)
     assert rec["initial_test_loss"] > entropy  # it started knowing nothing
+
+
+def test_fp16_with_a_gradient_scaler_runs_on_cpu(tmp_path, data):
+    "The post's AMP path (fp16 autocast + GradScaler), exercised where CI can run it."
+    res = run(tmp_path, data, "fp16", small={"precision": "fp16"})
+    rows = read_metrics(tmp_path / "fp16" / "metrics.jsonl")[0]
+    assert "loss_scale" in rows[0] and math.isfinite(res["test_loss"])
+
+
+def test_a_blown_up_run_is_recorded_as_diverged(tmp_path, data):
+    kw = small_run_kwargs(data, max_steps=60, lr=1e6)
+    rec = run_training(RunConfig(str(tmp_path / "boom"), **kw))
+    assert rec["status"] == "diverged" and "non-finite" in rec["error"]
+    assert json.loads((tmp_path / "boom" / "record.json").read_text())["status"] == "diverged"
