@@ -262,6 +262,10 @@ def train(run: RunConfig) -> dict:
     initial_sha = weights_fingerprint(model.state_dict())
     if run.train_seed is not None: seed_everything(run.train_seed)
     loop_seed = draw_loop_seed()
+    # what a checkpoint must match to be resumed by this run
+    identity = {"initial_sha256": initial_sha, "loop_seed": loop_seed, "world_size": env.world_size,
+                "config_sha256": hashlib.sha256(json.dumps([mcfg.to_dict(), tcfg.to_dict(), run.data_seed],
+                                                           sort_keys=True).encode()).hexdigest()}
 
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
                             weight_decay=tcfg.weight_decay)
@@ -274,8 +278,10 @@ def train(run: RunConfig) -> dict:
     latest = read_pointer(out_dir) if run.resume else None
     if latest is not None:
         state = torch.load(latest / "state.pt", weights_only=True)
-        if state["initial_sha256"] != initial_sha or state["loop_seed"] != loop_seed:
-            raise RuntimeError(f"checkpoint {latest} belongs to a run with other seeds or config; "
+        differ = sorted(k for k in identity if state.get(k) != identity[k])
+        if differ:
+            raise RuntimeError(f"checkpoint {latest} belongs to a different run ({', '.join(differ)} differ: "
+                               f"{ {k: state.get(k) for k in differ} } vs this run's { {k: identity[k] for k in differ} }); "
                                f"use a fresh out_dir or resume=False")
         load_state(model, read_safetensors(latest / "model.safetensors")[0])
         opt.load_state_dict(state["optimizer"]); sched.load_state_dict(state["scheduler"])
@@ -291,7 +297,7 @@ def train(run: RunConfig) -> dict:
     if tcfg.compile: train_model = torch.compile(train_model)
     if env.distributed:
         train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
 
     metrics_path = out_dir / "metrics.jsonl"
     if env.is_main: _truncate_metrics(metrics_path, start_step)
@@ -352,8 +358,9 @@ def train(run: RunConfig) -> dict:
                 is_best, best_val = val < best_val, min(val, best_val)
             else: is_best = False
             if tcfg.checkpoint_every and done % tcfg.checkpoint_every == 0 and done < total_steps:
-                _checkpoint(out_dir, done, model, opt, sched, scaler, env, initial_sha, loop_seed, elapsed,
-                            skipped, best_val, initial_test_loss, is_best)
+                progress = {"step": done, "elapsed_s": elapsed, "skipped_steps": skipped, "best_val_loss": best_val,
+                            "initial_test_loss": initial_test_loss}
+                _checkpoint(out_dir, model, opt, sched, scaler, env, {**identity, **progress}, is_best)
     finally:
         bar.close()
         if log: log.close()
@@ -380,9 +387,8 @@ def _truncate_metrics(path: Path, start_step: int) -> None:
     keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["step"] < start_step]
     write_text_atomic(path, "".join(l + "\n" for l in keep))
 
-def _checkpoint(out_dir, step, model, opt, sched, scaler, env, initial_sha, loop_seed, elapsed, skipped,
-                best_val, initial_test_loss, is_best):
-    "Gather every rank's RNG state and let rank 0 write the checkpoint."
+def _checkpoint(out_dir, model, opt, sched, scaler, env, run_state: dict, is_best: bool):
+    "Gather every rank's RNG state and let rank 0 write the checkpoint (`run_state`: identity and progress)."
     rng = get_rng_state()
     if env.distributed:
         gathered = [None] * env.world_size
@@ -390,11 +396,9 @@ def _checkpoint(out_dir, step, model, opt, sched, scaler, env, initial_sha, loop
         rng = gathered
     else: rng = [rng]
     if env.is_main:
-        state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": rng, "elapsed_s": elapsed, "skipped_steps": skipped,
-                 "best_val_loss": best_val, "initial_sha256": initial_sha, "loop_seed": loop_seed,
-                 "initial_test_loss": initial_test_loss}
-        save_checkpoint(out_dir, step, model, state, is_best)
+        state = {**run_state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "scaler": scaler.state_dict(), "rng": rng}
+        save_checkpoint(out_dir, run_state["step"], model, state, is_best)
     if env.distributed: dist.barrier()
 
 # %% ../nbs/05_train.ipynb #828cc165

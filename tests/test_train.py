@@ -179,3 +179,15 @@ def test_a_blown_up_run_is_recorded_as_diverged(tmp_path, data):
     rec = run_training(RunConfig(str(tmp_path / "boom"), **kw))
     assert rec["status"] == "diverged" and "non-finite" in rec["error"]
     assert json.loads((tmp_path / "boom" / "record.json").read_text())["status"] == "diverged"
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, data):
+    kw = small_run_kwargs(data, max_steps=10, checkpoint_every=5)
+    first = train(RunConfig(str(tmp_path / "r"), **kw))
+    again = train(RunConfig(str(tmp_path / "r"), **kw))  # resumes from step 5 and ends where the first did
+    assert again["final_weights_sha256"] == first["final_weights_sha256"]
+    changed = small_run_kwargs(data, max_steps=10, checkpoint_every=5, lr=0.02)
+    with pytest.raises(RuntimeError, match="config_sha256"):
+        train(RunConfig(str(tmp_path / "r"), **changed))
+    with pytest.raises(RuntimeError, match="loop_seed"):
+        train(RunConfig(str(tmp_path / "r"), train_seed=99, **kw))
