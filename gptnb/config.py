@@ -139,9 +139,12 @@ class Intervention:
 def _model(**changes): return lambda m, t: (replace(m, **changes), t)
 def _train(**changes): return lambda m, t: (m, replace(t, **changes))
 
+def _cosine(m, t):
+    return m, replace(t, schedule="warmup-cosine", warmup_frac=0.05, warmup_start_factor=1e-5, min_lr_factor=0.1)
+
 def _schedule_lr(m, t):
-    return m, replace(t, lr=round(t.lr * 3.5, 12), schedule="warmup-cosine", warmup_frac=0.05,
-                      warmup_start_factor=1e-5, min_lr_factor=0.1)
+    m, t = _cosine(m, t)
+    return m, replace(t, lr=round(t.lr * 3.5, 12))
 
 _BASE = [
     Intervention("baseline", "no change", lambda m, t: (m, t)),
@@ -156,6 +159,8 @@ _BASE = [
                  _schedule_lr),
     Intervention("gpt2-init", "GPT-2's N(0, 0.02) init with residual projections scaled by 1/sqrt(2·n_layers)",
                  _train(init_distribution="gpt2")),
+    Intervention("cosine-schedule", "the schedule alone: 5% warm-up from 1e-5, cosine to lr/10, peak lr unchanged",
+                 _cosine),
 ]
 INTERVENTIONS = {i.name: i for i in _BASE}
 STACKED = ("remove-dropout", "gradient-clipping", "weight-decay-gpt2", "schedule-learning-rate")

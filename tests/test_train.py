@@ -123,7 +123,8 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     assert steps == list(range(300))  # no duplicated or missing metric lines after the resume
 
 
-@pytest.mark.parametrize("intervention", POST_INTERVENTIONS + ("stacked", "gpt2-init"))
+@pytest.mark.parametrize("intervention", POST_INTERVENTIONS + ("stacked", "gpt2-init", "cosine-schedule",
+                                                          "weight-tying+gpt2-init"))
 def test_every_intervention_runs_at_tiny(tmp_path, intervention):
     rec = run_training(RunConfig(str(tmp_path / intervention), intervention=intervention, max_steps=2,
                                  train_overrides={"test_sequences": 8}))
