@@ -36,9 +36,8 @@ from .seeding import (check_seed, deterministic_flags, get_rng_state, seed_every
 # %% auto #0
 __all__ = ['AUTOCAST_DTYPES', 'RunConfig', 'DistEnv', 'dist_env', 'resolve_device', 'check_nproc', 'draw_loop_seed',
            'seed_microbatch', 'write_text_atomic', 'write_json_atomic', 'read_pointer', 'save_checkpoint',
-           'sequence_windows', 'eval_loss', 'autocast', 'Diverged', 'dataset_vocab_size', 'train', 'read_metrics',
-           'plot_metrics', 'library_versions', 'dataset_identity', 'new_record', 'run_training', 'print_summary',
-           'launch', 'main']
+           'sequence_windows', 'eval_loss', 'autocast', 'Diverged', 'dataset_vocab_size', 'train', 'plot_metrics',
+           'library_versions', 'dataset_identity', 'new_record', 'run_training', 'print_summary', 'launch', 'main']
 
 # %% ../nbs/05_train.ipynb #7dc2bf7c
 @dataclass
@@ -402,33 +401,25 @@ def _checkpoint(out_dir, model, opt, sched, scaler, env, run_state: dict, is_bes
     if env.distributed: dist.barrier()
 
 # %% ../nbs/05_train.ipynb #828cc165
-def read_metrics(path) -> tuple[list[dict], list[dict]]:
-    "Training rows and validation rows of a metrics.jsonl."
-    rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
-    return [r for r in rows if "loss" in r], [r for r in rows if "val_loss" in r]
-
 def plot_metrics(run_dir) -> list[Path]:
     "Write loss.png, lr.png and grad_norm.png from a run's metrics.jsonl; returns their paths."
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from gptnb.stats import read_metrics
     run_dir = Path(run_dir)
-    train_rows, val_rows = read_metrics(run_dir / "metrics.jsonl")
-    tokens = [r["tokens"] for r in train_rows]
-    charts = [("loss.png", "loss (nats)", [r["loss"] for r in train_rows]),
-              ("lr.png", "learning rate", [r["lr"] for r in train_rows]),
-              ("grad_norm.png", "grad norm (pre-clip)", [r["grad_norm"] for r in train_rows])]
+    m = read_metrics(run_dir)
+    per_step = m["tokens"][0] if len(m["tokens"]) else 0
+    charts = [("loss.png", "loss (nats)", m["loss"]), ("lr.png", "learning rate", m["lr"]),
+              ("grad_norm.png", "grad norm (pre-clip)", m["grad_norm"])]
     paths = []
     for name, label, values in charts:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot(tokens, values, lw=0.8, label="train")
-        if name == "loss.png" and val_rows:
-            per_step = tokens[0] if tokens else 0
-            ax.plot([(r["step"] + 1) * per_step for r in val_rows], [r["val_loss"] for r in val_rows], "o-",
-                    ms=3, label="validation"); ax.legend()
+        fig = Figure(figsize=(6, 3.2), layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot(m["tokens"], values, lw=0.8, label="train")
+        if name == "loss.png" and len(m["val_loss"]):
+            ax.plot((m["val_step"] + 1) * per_step, m["val_loss"], "o-", ms=3, label="validation"); ax.legend()
         if name == "grad_norm.png": ax.set_yscale("log")
         ax.set_xlabel("tokens"); ax.set_ylabel(label); ax.set_title(f"{run_dir.name}: {label}"); ax.grid(alpha=0.3)
-        fig.tight_layout(); fig.savefig(run_dir / name, dpi=110); plt.close(fig)
+        fig.savefig(run_dir / name, dpi=110)
         paths.append(run_dir / name)
     return paths
 

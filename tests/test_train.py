@@ -13,7 +13,8 @@ import torch
 
 from gptnb.config import INTERVENTIONS, POST_INTERVENTIONS
 from gptnb.model import GPTModel, init_weights
-from gptnb.train import RunConfig, launch, read_metrics, run_training, train
+from gptnb.stats import read_metrics
+from gptnb.train import RunConfig, launch, run_training, train
 from helpers import small_run_kwargs, synthetic_dataset
 
 
@@ -78,8 +79,8 @@ def test_ddp_two_processes_equal_one_process_accumulating(tmp_path, data):
     double = launch(RunConfig(str(tmp_path / "ddp"), train_seed=7, nproc=2, **kw))
     assert single["grad_accum"] == 2 and double["grad_accum"] == 1 and double["world_size"] == 2
     assert single["initial_weights_sha256"] == double["initial_weights_sha256"]
-    l1 = [r["loss"] for r in read_metrics(tmp_path / "single" / "metrics.jsonl")[0]]
-    l2 = [r["loss"] for r in read_metrics(tmp_path / "ddp" / "metrics.jsonl")[0]]
+    l1 = read_metrics(tmp_path / "single")["loss"].tolist()
+    l2 = read_metrics(tmp_path / "ddp")["loss"].tolist()
     assert len(l1) == len(l2) == 12
     assert max(abs(a - b) for a, b in zip(l1, l2)) < 1e-5
     from gptnb.model import load_model
@@ -119,7 +120,7 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     assert resumed["status"] == "complete"
     assert resumed["final_weights_sha256"] == straight["final_weights_sha256"], resumed_from
     assert resumed["test_loss"] == straight["test_loss"]
-    steps = [r["step"] for r in read_metrics(killed_dir / "metrics.jsonl")[0]]
+    steps = read_metrics(killed_dir)["step"].astype(int).tolist()
     assert steps == list(range(300))  # no duplicated or missing metric lines after the resume
 
 
@@ -171,8 +172,8 @@ def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
 def test_fp16_with_a_gradient_scaler_runs_on_cpu(tmp_path, data):
     "The post's AMP path (fp16 autocast + GradScaler), exercised where CI can run it."
     res = run(tmp_path, data, "fp16", small={"precision": "fp16"})
-    rows = read_metrics(tmp_path / "fp16" / "metrics.jsonl")[0]
-    assert "loss_scale" in rows[0] and math.isfinite(res["test_loss"])
+    first_row = json.loads((tmp_path / "fp16" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "loss_scale" in first_row and math.isfinite(res["test_loss"])
 
 
 def test_a_blown_up_run_is_recorded_as_diverged(tmp_path, data):
