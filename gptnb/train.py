@@ -500,8 +500,8 @@ def run_training(run: RunConfig, run_name: str | None = None) -> dict:
             record["tokenizer"] = record["dataset"].get("tokenizer")
             record["deterministic"] = deterministic_flags()
             record["charts"] = [p.name for p in plot_metrics(out_dir)]
-            record["status"] = "complete"
             print_summary(record)
+        record["status"] = "complete"  # on every rank: torchrun judges the job by each process's exit code
     except Diverged as e:
         record.update(status="diverged", error=str(e))
     except BaseException as e:

@@ -100,6 +100,17 @@ def _cli(out_dir, data, extra=()):
             "--train-overrides", json.dumps(kw["train_overrides"]), *extra]
 
 
+def test_torchrun_two_processes_write_one_complete_record(tmp_path, data):
+    "`torchrun -m gptnb.train`, the multi-node entry point, with 2 local gloo processes."
+    cmd = _cli(tmp_path / "tr", data)
+    cmd[cmd.index("--max-steps") + 1] = "20"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *cmd[1:]],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    rec = json.loads((tmp_path / "tr" / "record.json").read_text())
+    assert rec["status"] == "complete" and rec["world_size"] == 2 and rec["nproc"] == 2
+
+
 def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(_cli(tmp_path / "straight", data), check=True, env=env, capture_output=True)
