@@ -1,7 +1,7 @@
 """Training throughput of the tiny preset's model on this machine: precision × torch threads, side by side.
 
-Each case trains the `tiny` model for a fixed number of optimizer steps on the embedded corpus (after warm-up
-steps that are not timed) in a fresh subprocess, and reports tokens/s; the table ends with each case's ratio to
+Each case runs `gptnb.train.train` on the `tiny` preset for a fixed number of optimizer steps (after warm-up steps
+that are not timed) in a fresh subprocess, and reports tokens/s from the run's own per-step clock in metrics.jsonl; the table ends with each case's ratio to
 fp32 at the same thread count. This is the measurement behind the tiny preset's choice of bf16 autocast.
 
     python bench/train_throughput.py [--steps 30] [--warmup 5] [--threads 1 2]
@@ -14,31 +14,18 @@ import subprocess
 import sys
 
 CASE = r"""
-import json, sys, time, torch
-import torch.nn.functional as F
-from gptnb.config import resolve
-from gptnb.data import TokenBatches, prepare_token_dataset
-from gptnb.model import GPTModel
-from gptnb.train import autocast
+import json, sys, tempfile, torch
+from pathlib import Path
+from gptnb.train import RunConfig, train
 precision, threads, steps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
-m, t = resolve("tiny", "baseline")
-data = prepare_token_dataset("embedded", vocab_size=8192)
-batches = TokenBatches(data / "train.safetensors", t.micro_batch_size, m.context_length, t.grad_accum(1))
-torch.manual_seed(0)
-model = GPTModel(m)
-opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-device = torch.device("cpu")
-for step in range(warmup + steps):
-    if step == warmup: t0 = time.perf_counter()
-    for accum in range(t.grad_accum(1)):
-        x, y = batches.get(step, accum)
-        with autocast(device, precision):
-            logits = model(x)
-        F.cross_entropy(logits.float().flatten(0, 1), y.flatten()).backward()
-    opt.step(); opt.zero_grad(set_to_none=True)
-elapsed = time.perf_counter() - t0
-print(json.dumps({"tokens_per_s": steps * t.tokens_per_step(m.context_length) / elapsed}))
+out = tempfile.mkdtemp()
+# the real training loop (gptnb.train), without evaluations or checkpoints inside the timed steps
+train(RunConfig(out, max_steps=warmup + steps, resume=False,
+                train_overrides={"precision": precision, "checkpoint_every": 0, "eval_every": 0, "test_sequences": 16}))
+rows = [json.loads(l) for l in (Path(out) / "metrics.jsonl").read_text().splitlines() if l.strip()]
+first, last = rows[warmup - 1], rows[-1]  # one row per step (the tiny preset logs every step)
+print(json.dumps({"tokens_per_s": (last["tokens"] - first["tokens"]) / (last["elapsed_s"] - first["elapsed_s"])}))
 """
 
 
