@@ -5,18 +5,28 @@
 # %% ../nbs/04_config.ipynb #67dd3140
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, replace
+import os
+import platform
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Callable
 
+import torch
+
 from .model import ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
+from .seeding import check_seed
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SCHEDULES', 'TINY', 'GPT2_SMALL_PRESET', 'PRESETS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS',
-           'TrainConfig', 'Preset', 'get_preset', 'Intervention', 'parse_interventions', 'resolve']
+__all__ = ['PRECISIONS', 'SCHEDULES', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET', 'PRESETS', 'INTERVENTIONS', 'STACKED',
+           'POST_INTERVENTIONS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags',
+           'cpu_model', 'resolve_precision', 'hardware', 'Preset', 'get_preset', 'Intervention', 'parse_interventions',
+           'resolve', 'check_device', 'RunSpec', 'default_run_name', 'json_field', 'from_namespace']
 
 # %% ../nbs/04_config.ipynb #af30b708
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 SCHEDULES = ("constant", "warmup-cosine")
 
 @dataclass
@@ -30,7 +40,7 @@ class TrainConfig(ConfigDict):
     warmup_start_factor: float = 1e-5
     min_lr_factor: float = 0.1
     grad_clip: float | None = None         # max global grad norm; None = no clipping (the norm is logged either way)
-    precision: str = "fp16"                # autocast dtype; fp16 adds a GradScaler
+    precision: str = "fp16"                # autocast dtype; fp16 adds a GradScaler; auto: what the hardware computes natively
     micro_batch_size: int = 12             # sequences per forward pass per process
     batch_size: int = 96                   # sequences per optimizer step, summed over processes
     train_tokens: int = 3_260_190_720      # budget, rounded up to whole global batches
@@ -51,6 +61,7 @@ class TrainConfig(ConfigDict):
 
     def validate(self):
         def bad(name, why): raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
+        self.check_types()
         for name in ("micro_batch_size", "batch_size", "train_tokens"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(name, "must be a positive integer")
@@ -101,6 +112,39 @@ class TrainConfig(ConfigDict):
         return self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 # %% ../nbs/04_config.ipynb #aa0b0065
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+def _cpuinfo() -> str:
+    try: return Path("/proc/cpuinfo").read_text()
+    except OSError: return ""  # not Linux: no flags to read, so no native bf16 is assumed
+
+def cpu_flags() -> set:
+    "The CPU's feature flags (Linux; empty elsewhere)."
+    m = re.search(r"^flags\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
+    return set(m.group(1).split()) if m else set()
+
+def cpu_model() -> str:
+    m = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
+    return m.group(1).strip() if m else (platform.processor() or platform.machine())
+
+def resolve_precision(precision: str, device) -> str:
+    "`auto` → bf16 where `device` computes it natively, fp16 on older GPUs, else fp32; other values pass through."
+    if precision not in PRECISIONS: raise ValueError(f"precision={precision!r}; valid choices: {PRECISIONS}")
+    if precision != "auto": return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    return "bf16" if cpu_flags() & set(CPU_BF16_FLAGS) else "fp32"
+
+def hardware(device="cpu") -> dict:
+    "What a run's numbers depend on besides its code: CPU model and vector ISA, GPU, thread count."
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_native_bf16": bool(cpu_flags() & set(CPU_BF16_FLAGS)), "cpu_count": os.cpu_count(),
+            "gpu": gpu, "torch_threads": torch.get_num_threads()}
+
+# %% ../nbs/04_config.ipynb #e99e9fc8
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -113,10 +157,10 @@ class Preset:
 TINY = Preset(
     name="tiny",
     model=GPTConfig(vocab_size=8192, context_length=128, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.1),
-    train=TrainConfig(lr=0.005, micro_batch_size=16, batch_size=16, train_tokens=500_000, precision="bf16",
+    train=TrainConfig(lr=0.005, micro_batch_size=16, batch_size=16, train_tokens=500_000, precision="auto",
                       checkpoint_every=50, eval_every=50, val_sequences=64, test_sequences=512, log_every=1),
     dataset="embedded", vocab_size=8192,
-    description="4-layer 128-wide GPT on the embedded corpus, GPT-2 BPE cut to 8,192 tokens; ~75 s of training on 2 CPU cores")
+    description="4-layer 128-wide GPT on the embedded corpus, GPT-2 BPE cut to 8,192 tokens; minutes on 2 CPU cores")
 
 GPT2_SMALL_PRESET = Preset(
     name="gpt2-small", model=GPTConfig(), train=TrainConfig(checkpoint_every=1000, eval_every=1000),
@@ -190,3 +234,119 @@ def resolve(preset: str = "tiny", intervention: str = "baseline") -> tuple[GPTCo
     m, t = _compose(parse_interventions(intervention), p.model, p.train)
     m.validate(); t.validate()
     return m, t
+
+# %% ../nbs/04_config.ipynb #004274ee
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+def check_device(device) -> str:
+    "The device *spelling* (availability is checked where the run starts)."
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device={device!r}; valid choices: {DEVICE_CHOICES}")
+    return device
+
+def _check_positive(value, name: str, optional: bool = True):
+    if value is None and optional: return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}: must be a positive integer" + (" or None" if optional else ""))
+
+def _check_text(value, name: str):
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"{name}={value!r}: must be a non-empty string or None")
+
+def _validate_run(spec) -> None:
+    for name in ("run_name", "run_dir", "dataset_dir"): _check_text(getattr(spec, name), name)
+    if spec.run_name and "/" in spec.run_name: raise ValueError(f"run_name={spec.run_name!r}: must not contain '/'")
+    get_preset(spec.preset); parse_interventions(spec.intervention)
+    check_seed(spec.init_seed, "init_seed")
+    for name in ("train_seed", "data_seed"):
+        if getattr(spec, name) is not None: check_seed(getattr(spec, name), name)
+    if spec.init_scheme is not None and spec.init_scheme not in INIT_SCHEMES:
+        raise ValueError(f"init_scheme={spec.init_scheme!r}; valid choices: {INIT_SCHEMES} or None")
+    for name in ("train_tokens", "max_steps"): _check_positive(getattr(spec, name), name)
+    _check_positive(spec.nproc, "nproc", optional=False)
+    for name in ("model_overrides", "train_overrides"):
+        if not isinstance(getattr(spec, name), dict): raise ValueError(f"{name}={getattr(spec, name)!r}: must be a dict")
+    check_device(spec.device)
+    if not isinstance(spec.restart, bool): raise ValueError(f"restart={spec.restart!r}: must be True or False")
+
+# %% ../nbs/04_config.ipynb #34e6c152
+WHERE_FIELDS = ("run_name", "run_dir", "dataset_dir", "device", "nproc", "restart")
+
+def _help(text: str) -> dict: return {"help": text}
+
+@dataclass
+class RunSpec:
+    "Everything that defines one run, in one place."
+    run_name: str | None = field(default=None, metadata=_help("default: <preset>-<intervention>-i<init>[-t<train>][-d<data>]"))
+    run_dir: str | None = field(default=None, metadata=_help("the run folder; default: runs/<run_name>"))
+    preset: str = field(default="tiny", metadata=_help(f"one of {sorted(PRESETS)}"))
+    intervention: str = field(default="baseline", metadata=_help("names of INTERVENTIONS joined by '+'"))
+    init_seed: int = field(default=42, metadata=_help("seeds every RNG before the model is built (the post's seed)"))
+    train_seed: int | None = field(default=None, metadata=_help("re-seeds after the model is built; None: no re-seed"))
+    data_seed: int | None = field(default=None, metadata=_help("permutes the training sequences; None: in order"))
+    init_scheme: str | None = field(default=None, metadata=_help(f"overrides the preset's: one of {INIT_SCHEMES}"))
+    train_tokens: int | None = field(default=None, metadata=_help("overrides the token budget"))
+    max_steps: int | None = field(default=None, metadata=_help("overrides the budget, in optimizer steps"))
+    model_overrides: dict = field(default_factory=dict, metadata=_help("GPTConfig fields to change (JSON object)"))
+    train_overrides: dict = field(default_factory=dict, metadata=_help("TrainConfig fields to change (JSON object)"))
+    dataset_dir: str | None = field(default=None, metadata=_help("token dataset folder; default: the preset's corpus"))
+    device: str = field(default="auto", metadata=_help(f"one of {DEVICE_CHOICES}"))
+    nproc: int = field(default=1, metadata=_help("processes on this node (DDP when > 1)"))
+    restart: bool = field(default=False, metadata=_help("move an existing run folder aside and start afresh"))
+
+    def validate(self) -> RunSpec:
+        _validate_run(self); self.configs(); return self
+
+    def configs(self) -> tuple[GPTConfig, TrainConfig]:
+        "The resolved model and training configs: the preset, then the intervention, then the overrides."
+        m, t = resolve(self.preset, self.intervention)
+        budget = {k: getattr(self, k) for k in ("init_scheme", "max_steps", "train_tokens") if getattr(self, k) is not None}
+        m = GPTConfig.from_dict({**m.to_dict(), **self.model_overrides})
+        t = TrainConfig.from_dict({**t.to_dict(), **self.train_overrides, **budget})
+        t.total_steps(m.context_length)
+        return m, t
+
+    def name(self) -> str: return self.run_name or default_run_name(self)
+    def folder(self) -> Path: return Path(self.run_dir) if self.run_dir else Path("runs") / self.name()
+    def identity(self) -> dict: return {k: v for k, v in asdict(self).items() if k not in WHERE_FIELDS}
+    def to_dict(self) -> dict: return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSpec:
+        "From a record or a command line; unknown keys are an error that lists the valid ones."
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown: raise ValueError(f"unknown run parameter(s) {unknown}; valid: {known}")
+        return cls(**d)
+
+def default_run_name(spec: RunSpec) -> str:
+    "e.g. `tiny-qkv-bias-i42`, `tiny-baseline-i42-t23`: what was run, readable in a file listing."
+    name = f"{spec.preset}-{spec.intervention}-i{spec.init_seed}"
+    if spec.train_seed is not None: name += f"-t{spec.train_seed}"
+    if spec.data_seed is not None: name += f"-d{spec.data_seed}"
+    return name
+
+# %% ../nbs/04_config.ipynb #19878170
+PAPERMILL_NAMES = ("PAPERMILL_OUTPUT_PATH", "PAPERMILL_INPUT_PATH")
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+def json_field(value, name: str):
+    "A dict field given as JSON text (a command line, papermill's -p) parsed; other values pass through."
+    if not isinstance(value, str): return value
+    try: return json.loads(value)
+    except json.JSONDecodeError as e: raise ValueError(f"{name}={value!r} is not a JSON object: {e}") from None
+
+def from_namespace(namespace: dict, strict: bool = True) -> RunSpec:
+    "The run a parameterised notebook's globals describe (not yet validated); `strict`: refuse unknown names."
+    names = [f.name for f in fields(RunSpec)]
+    unknown = sorted(k for k in namespace if not k.startswith("_") and k not in names
+                     and k not in PAPERMILL_NAMES and k not in _IPYTHON_NAMES)
+    if unknown and strict: raise ValueError(f"unknown run parameter(s) {unknown}; valid parameters: {names}")
+    spec = RunSpec(**{k: namespace[k] for k in names if k in namespace})
+    for name in ("model_overrides", "train_overrides"):
+        if strict: setattr(spec, name, json_field(getattr(spec, name), name))
+    out = namespace.get("PAPERMILL_OUTPUT_PATH")
+    if spec.run_dir is None and out:
+        out = Path(out)
+        spec.run_dir = str(out.parent if out.name == "train.ipynb" else out.with_suffix(""))
+    return spec

@@ -33,7 +33,7 @@ __all__ = ['GPT2_VOCAB_SIZE', 'ENDOFTEXT', 'GPT2_VOCAB_BPE_SHA256', 'GPT2_ENCODE
            'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'FORMAT_VERSION', 'MANIFEST',
            'SPLITS', 'get_tokenizer', 'tokenizer_identity', 'clean_wiki_text', 'corpus_files', 'iter_documents',
            'token_dtype', 'save_tokens', 'load_tokens', 'default_data_dir', 'validation_documents', 'load_manifest',
-           'prepare_token_dataset', 'check_tokenizer', 'TokenBatches']
+           'prepare_token_dataset', 'check_tokenizer', 'TokenBatches', 'check_token_ids', 'check_dataset']
 
 # %% ../nbs/02_data.ipynb #1958a52a
 GPT2_VOCAB_SIZE = 50257
@@ -483,6 +483,15 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _fill(f, out: np.ndarray, path, first_token: int) -> None:
+    "Read exactly `out`'s bytes from `f`, which is positioned at token `first_token` of `path`."
+    view, got = memoryview(out).cast("B"), 0
+    while got < len(view):  # readinto may return less than asked for
+        n = f.readinto(view[got:])
+        if not n: raise EOFError(f"{path} ended early at token {first_token + got // out.itemsize}")
+        got += n
+
+
 class TokenBatches:
     "(B, T) input/target batches of a token file, microbatch `i = (step·grad_accum + accum_step)·world_size + rank`."
 
@@ -545,12 +554,9 @@ class TokenBatches:
         return self._file
 
     def _read(self, first_token: int, out: np.ndarray) -> None:
-        f, view, got = self._handle(), memoryview(out).cast("B"), 0
+        f = self._handle()
         f.seek(self._offset + first_token * self.dtype.itemsize)
-        while got < len(view):
-            n = f.readinto(view[got:])
-            if not n: raise EOFError(f"{self.path} ended early at token {first_token + got // self.dtype.itemsize}")
-            got += n
+        _fill(f, out, self.path, first_token)
 
     def get(self, step: int, accum_step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         "`(inputs, targets)`, int64 tensors of shape (batch_size, context_length), for this rank."
@@ -585,3 +591,60 @@ class TokenBatches:
         return (f"TokenBatches({str(self.path)!r}, batch_size={self.batch_size}, context_length={self.context_length}, "
                 f"grad_accum={self.grad_accum}, world_size={self.world_size}, rank={self.rank}, "
                 f"data_seed={self.data_seed}) # {self.n_tokens:,} tokens, {self.steps_available} steps")
+
+# %% ../nbs/02_data.ipynb #94db2948
+def _token_chunks(path, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+    "(position of the first token, tokens) for consecutive `chunk`-token pieces of a token file, in one reused buffer."
+    dtype, n, offset = _token_layout(path)
+    buf = np.empty(min(chunk, n), dtype)
+    with open(path, "rb", buffering=0) as f:
+        f.seek(offset)
+        for lo in range(0, n, chunk):
+            part = buf[:min(chunk, n - lo)]
+            _fill(f, part, path, lo)
+            yield lo, part
+
+
+def check_token_ids(path, vocab_size: int, chunk: int = 1 << 24) -> dict:
+    "Raise unless every id in the token file `path` is in `0..vocab_size-1`; return its size, dtype and id range."
+    vocab_size, chunk = _positive_int(vocab_size, "vocab_size"), _positive_int(chunk, "chunk")
+    dtype, n, _ = _token_layout(path)
+    info = {"path": str(path), "dtype": dtype.name, "tokens": n}
+    if dtype.kind == "u" and np.iinfo(dtype).max < vocab_size:  # no value of this dtype can be out of range
+        return {**info, "scanned": False, "min": None, "max": None}
+    lo_id = hi_id = None
+    for start, part in _token_chunks(path, chunk):
+        mn, mx = int(part.min()), int(part.max())
+        if mn < 0 or mx >= vocab_size:
+            at = int(np.flatnonzero((part < 0) | (part >= vocab_size))[0])
+            raise ValueError(f"{path}: token {int(part[at])} at position {start + at:,} is outside the model's "
+                             f"vocabulary 0..{vocab_size - 1}; the file was tokenized for another vocabulary, "
+                             f"or it does not hold token ids")
+        lo_id, hi_id = mn if lo_id is None else min(lo_id, mn), mx if hi_id is None else max(hi_id, mx)
+    return {**info, "scanned": True, "min": lo_id, "max": hi_id}
+
+# %% ../nbs/02_data.ipynb #809dd2a6
+_DATASET_LAYOUT = ("needs train.safetensors and validation.safetensors, each holding one 1-D tensor 'tokens', "
+                   "as the post publishes them or as prepare_token_dataset writes them")
+
+
+def _split_file(folder: Path, split: str) -> Path:
+    path = folder / f"{split}.safetensors"
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: a dataset folder {_DATASET_LAYOUT}")
+    if path.stat().st_size == 0: raise ValueError(f"{path} is empty (0 bytes): a dataset folder {_DATASET_LAYOUT}")
+    if _token_layout(path)[1] == 0: raise ValueError(f"{path} is empty (0 tokens): a dataset folder {_DATASET_LAYOUT}")
+    return path
+
+
+def check_dataset(dataset_dir, vocab_size: int) -> dict:
+    "Raise unless `dataset_dir` has non-empty train and validation token files whose ids fit `vocab_size`."
+    folder, vocab_size = Path(dataset_dir), _positive_int(vocab_size, "vocab_size")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder {folder} does not exist or is not a folder; it {_DATASET_LAYOUT}")
+    if (folder / MANIFEST).is_file():  # a manifest names the vocabulary the files were made for
+        tok = load_manifest(folder)["tokenizer"]
+        if tok["vocab_size"] > vocab_size:
+            raise ValueError(f"{folder} was tokenized with {tok['name']} ({tok['vocab_size']} ids), more than "
+                             f"the model's vocab_size {vocab_size}")
+    paths = {split: _split_file(folder, split) for split in SPLITS}  # cheap checks of both files before any scan
+    return {split: check_token_ids(path, vocab_size) for split, path in paths.items()}

@@ -23,9 +23,20 @@ __all__ = ['GPT2_SMALL', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'GP
            'read_safetensors', 'load_model', 'hf_gpt2_to_gptnb', 'import_hf_gpt2']
 
 # %% ../nbs/03_model.ipynb #5c76a553
+_KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple": (tuple, list)}
+
 class ConfigDict:
     "to_dict / from_dict for a config dataclass; unknown fields are an error that lists the valid ones."
     def to_dict(self) -> dict: return asdict(self)
+
+    def check_types(self):
+        "Each field holds its annotated kind (`float | None` also takes None); the error names field and value."
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), f.type.split(" | ")
+            if value is None and "None" in kinds: continue
+            if not any(isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool))
+                       for k in kinds if k in _KINDS):
+                raise ValueError(f"{type(self).__name__}.{f.name}={value!r}: must be {' or '.join(kinds)}")
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -48,6 +59,7 @@ class GPTConfig(ConfigDict):
     def __post_init__(self): self.validate()
 
     def validate(self):
+        self.check_types()
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

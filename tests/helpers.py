@@ -21,7 +21,7 @@ def synthetic_dataset(path, n_train=100_000, n_val=6_000, vocab=64, seed=0) -> P
 
 
 def small_run_kwargs(data_dir, max_steps=20, **train_changes) -> dict:
-    "RunConfig keyword arguments for a ~1-second run on the synthetic dataset."
+    "RunSpec keyword arguments for a ~1-second run on the synthetic dataset."
     return dict(model_overrides=dict(vocab_size=64, context_length=32, emb_dim=32, n_heads=2, n_layers=2),
                 train_overrides={**dict(precision="fp32", micro_batch_size=4, batch_size=8, checkpoint_every=0,
                                         eval_every=0, val_sequences=4, test_sequences=16, lr=0.01), **train_changes},

@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import save_file
 
 import gptnb.data as data
-from gptnb.data import (ENDOFTEXT, TokenBatches, check_tokenizer, get_tokenizer, iter_documents, load_manifest,
-                        load_tokens, prepare_token_dataset, save_tokens, token_dtype, tokenizer_identity,
-                        validation_documents)
+from gptnb.data import (ENDOFTEXT, TokenBatches, check_dataset, check_token_ids, check_tokenizer, get_tokenizer,
+                        iter_documents, load_manifest, load_tokens, prepare_token_dataset, save_tokens, token_dtype,
+                        tokenizer_identity, validation_documents)
 
 # ids from OpenAI's GPT-2 tokenizer
 KNOWN_IDS = {"Every effort moves you": [6109, 3626, 6100, 345], "Hello, world": [15496, 11, 995],
@@ -370,3 +370,103 @@ def test_loader_reads_dataset_folders(tmp_path):
     for split in ("train", "validation"):
         tb = TokenBatches(out, 2, 16, split=split)
         assert tb.n_tokens == m["splits"][split]["tokens"]
+
+
+# ---------------------------------------------------------------- token ids against the model's vocabulary
+
+@pytest.mark.parametrize("chunk", [1000, 1 << 24])
+def test_an_id_equal_to_vocab_size_is_named_with_its_position(tmp_path, chunk):
+    tokens = np.arange(60_000, dtype=np.int64) % 8192
+    tokens[56_789], tokens[59_000] = 8192, 9000  # only the first bad id is reported
+    path = tmp_path / "train.safetensors"
+    save_tokens(path, tokens.astype(np.uint16))
+    with pytest.raises(ValueError) as err: check_token_ids(path, 8192, chunk=chunk)
+    msg = str(err.value)
+    assert str(path) in msg and "token 8192 at position 56,789" in msg and "0..8191" in msg
+    assert "9000" not in msg
+
+
+def test_a_negative_id_is_named_with_its_position(tmp_path):
+    path = tmp_path / "neg.safetensors"
+    save_file({"tokens": torch.tensor([4, 0, 7, -1, 3, -5], dtype=torch.int32)}, path)
+    with pytest.raises(ValueError) as err: check_token_ids(path, 50257, chunk=2)
+    assert str(path) in str(err.value) and "token -1 at position 3" in str(err.value) and "0..50256" in str(err.value)
+
+
+def test_a_dtype_that_cannot_hold_a_bad_id_is_not_scanned(tmp_path, monkeypatch):
+    path = tmp_path / "u16.safetensors"
+    save_tokens(path, np.array([0, 65535, 12], dtype=np.uint16))
+    def no_reading(*args, **kwargs): raise AssertionError("the file was read although uint16 fits the vocabulary")
+    monkeypatch.setattr(data, "_token_chunks", no_reading)
+    info = check_token_ids(path, 65536)
+    assert (info["tokens"], info["dtype"], info["scanned"]) == (3, "uint16", False)
+    with pytest.raises(AssertionError): check_token_ids(path, 65535)  # one id fewer: it must be scanned
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 24])
+def test_a_valid_file_returns_its_range(tmp_path, chunk):
+    path = tmp_path / "ok.safetensors"
+    save_file({"tokens": torch.tensor([5, 3, 9, 7, 4], dtype=torch.int64)}, path)
+    info = check_token_ids(path, 10, chunk=chunk)
+    assert info == {"path": str(path), "dtype": "int64", "tokens": 5, "scanned": True, "min": 3, "max": 9}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8192", None])
+def test_check_token_ids_bad_vocab_size(tmp_path, bad):
+    save_tokens(tmp_path / "t.safetensors", np.arange(5, dtype=np.uint16))
+    with pytest.raises(ValueError) as err: check_token_ids(tmp_path / "t.safetensors", bad)
+    assert "vocab_size" in str(err.value) and repr(bad) in str(err.value)
+
+
+def post_style_dataset(folder, train, validation):
+    "A dataset folder as the post publishes FineWeb: two token files and no manifest."
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tokens(folder / "train.safetensors", np.asarray(train, dtype=np.uint16))
+    save_tokens(folder / "validation.safetensors", np.asarray(validation, dtype=np.uint16))
+    return folder
+
+
+def test_check_dataset_accepts_a_post_style_folder(tmp_path):
+    ds = post_style_dataset(tmp_path / "fineweb", np.arange(100) % 64, [1, 2, 63])
+    checked = check_dataset(ds, 64)
+    assert sorted(checked) == ["train", "validation"]
+    assert (checked["train"]["tokens"], checked["train"]["min"], checked["train"]["max"]) == (100, 0, 63)
+    assert checked["validation"]["path"] == str(ds / "validation.safetensors")
+
+
+def test_check_dataset_names_a_bad_id_in_either_split(tmp_path):
+    ds = post_style_dataset(tmp_path / "fineweb", np.arange(100) % 64, [1, 2, 64])
+    with pytest.raises(ValueError) as err: check_dataset(ds, 64)
+    assert str(ds / "validation.safetensors") in str(err.value) and "token 64 at position 2" in str(err.value)
+
+
+def test_check_dataset_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError) as err: check_dataset(tmp_path / "nowhere", 8192)
+    for word in (str(tmp_path / "nowhere"), "train.safetensors", "validation.safetensors", "tokens"):
+        assert word in str(err.value)
+
+
+def test_check_dataset_missing_split(tmp_path):
+    ds = post_style_dataset(tmp_path / "fineweb", [1, 2, 3], [1, 2])
+    (ds / "validation.safetensors").unlink()
+    with pytest.raises(FileNotFoundError) as err: check_dataset(ds, 8192)
+    assert str(ds / "validation.safetensors") in str(err.value)
+
+
+@pytest.mark.parametrize("how", ["0 bytes", "0 tokens"])
+def test_check_dataset_empty_split(tmp_path, how):
+    ds = post_style_dataset(tmp_path / "fineweb", [1, 2, 3], [1, 2])
+    if how == "0 bytes": (ds / "train.safetensors").write_bytes(b"")
+    else: save_tokens(ds / "train.safetensors", np.zeros(0, dtype=np.uint16))
+    with pytest.raises(ValueError) as err: check_dataset(ds, 8192)
+    assert str(ds / "train.safetensors") in str(err.value) and "empty" in str(err.value)
+
+
+def test_check_dataset_refuses_a_larger_manifest_vocabulary(tmp_path):
+    for i in range(4): (tmp_path / f"{i}.txt").write_text(f"Document {i} is short. " * 5)
+    ds = prepare_token_dataset(tmp_path, tmp_path / "ds", vocab_size=8192, val_fraction=0.25)
+    m = load_manifest(ds)
+    checked = check_dataset(ds, 8192)
+    assert {s: checked[s]["tokens"] for s in ("train", "validation")} == {s: m["splits"][s]["tokens"] for s in ("train", "validation")}
+    with pytest.raises(ValueError) as err: check_dataset(ds, 4096)
+    assert "8192" in str(err.value) and "4096" in str(err.value) and str(ds) in str(err.value)

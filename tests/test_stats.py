@@ -9,6 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from gptnb import stats as S
+from gptnb.records import read_metrics, read_records
 
 SEEDS3 = [3.691526, 3.673453, 3.653593]
 
@@ -219,13 +220,13 @@ def test_load_records_and_metrics(tmp_path):
         (d / "metrics.jsonl").write_text("\n".join(
             [json.dumps(dict(step=s, tokens=s * 10, loss=5 - s / 10, lr=1e-3, grad_norm=1.)) for s in range(5)]
             + [json.dumps(dict(step=4, val_loss=4.7)), ""]))
-    recs = S.load_records(tmp_path)
+    recs = read_records(tmp_path)
     assert len(recs) == 3 and len(S.complete_runs(recs)) == 2
     assert S.summarize(S.complete_runs(recs)).mean == pytest.approx(3.705)
-    m = S.read_metrics(tmp_path / "run0")
+    m = read_metrics(tmp_path / "run0")
     assert list(m["loss"]) == [5, 4.9, 4.8, 4.7, 4.6] and list(m["val_loss"]) == [4.7]
-    (tmp_path / "run0" / "metrics.jsonl").write_text('{"step": 1, "loss": 3}\n{oops\n')
-    with pytest.raises(ValueError, match=":2"): S.read_metrics(tmp_path / "run0")
+    (tmp_path / "run0" / "metrics.jsonl").write_text('{"step": 1, "loss": 3}\n{oops\n{"step": 2, "loss": 2}\n')
+    with pytest.raises(ValueError, match=":2"): read_metrics(tmp_path / "run0")
     fig = S.plot_loss_curves([tmp_path / "run1", tmp_path / "run2"])
     assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 4
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_interrupted_sweep_reruns_only_missing_runs_and_survives_a_failure(tmp_path):
     sweep = Sweep("s", ["baseline"], [1, 2, 3], root=str(tmp_path), extra={"max_steps": 1})
-    first, second, third = (Path(r["run_dir"]) for r in sweep.runs())
+    first, second, third = (Path(r.run_dir) for r in sweep.runs())
     # run 1 finished before the interruption; run 2 was killed mid-run (its record still says running)
     done = run_sweep(Sweep("s", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 1}),
                      notebook=ROOT / "nbs" / "train.ipynb")

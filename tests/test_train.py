@@ -13,8 +13,9 @@ import torch
 
 from gptnb.config import INTERVENTIONS, POST_INTERVENTIONS
 from gptnb.model import GPTModel, init_weights
-from gptnb.stats import read_metrics
-from gptnb.train import RunConfig, launch, run_training, train
+from gptnb.records import read_metrics
+from gptnb.config import RunSpec
+from gptnb.train import launch, run_training, train
 from helpers import small_run_kwargs, synthetic_dataset
 
 
@@ -25,7 +26,7 @@ def data(tmp_path_factory):
 
 def run(tmp_path, data, name, **kw):
     kwargs = small_run_kwargs(data, **kw.pop("small", {}))
-    return train(RunConfig(str(tmp_path / name), **{**kwargs, **kw}))
+    return train(RunSpec(run_dir=str(tmp_path / name), **{**kwargs, **kw}))
 
 
 def test_same_parameters_give_bit_identical_weights(tmp_path, data):
@@ -55,7 +56,7 @@ def test_stable_init_shares_common_parameters_across_interventions(tmp_path):
     "baseline, qkv-bias and weight-tying under init_scheme='stable', built exactly as a run builds them."
     models = {}
     for name in ("baseline", "qkv-bias", "weight-tying"):
-        m, t = RunConfig(str(tmp_path), intervention=name, init_scheme="stable").configs()
+        m, t = RunSpec(run_dir=str(tmp_path), intervention=name, init_scheme="stable").configs()
         models[name] = dict(init_weights(GPTModel(m), 42, t.init_scheme, t.init_distribution).named_parameters())
     base = models["baseline"]
     for name in ("qkv-bias", "weight-tying"):
@@ -64,9 +65,9 @@ def test_stable_init_shares_common_parameters_across_interventions(tmp_path):
         for k in common:
             assert torch.equal(base[k], models[name][k]), (name, k)
     # and under the post's sequential scheme they do not: the confound the stable scheme removes
-    m, t = RunConfig(str(tmp_path), intervention="qkv-bias").configs()
+    m, t = RunSpec(run_dir=str(tmp_path), intervention="qkv-bias").configs()
     torch.manual_seed(42); seq_bias = dict(GPTModel(m).named_parameters())
-    m0, _ = RunConfig(str(tmp_path)).configs()
+    m0, _ = RunSpec(run_dir=str(tmp_path)).configs()
     torch.manual_seed(42); seq_base = dict(GPTModel(m0).named_parameters())
     assert not torch.equal(seq_base["out_head.weight"], seq_bias["out_head.weight"])
 
@@ -75,8 +76,8 @@ def test_ddp_two_processes_equal_one_process_accumulating(tmp_path, data):
     "2 gloo ranks × microbatch 4 == 1 process × 2 accumulation steps × microbatch 4 (dropout on)."
     kw = small_run_kwargs(data, max_steps=12)
     kw["model_overrides"]["drop_rate"] = 0.1
-    single = train(RunConfig(str(tmp_path / "single"), train_seed=7, **kw))
-    double = launch(RunConfig(str(tmp_path / "ddp"), train_seed=7, nproc=2, **kw))
+    single = train(RunSpec(run_dir=str(tmp_path / "single"), train_seed=7, **kw))
+    double = launch(RunSpec(run_dir=str(tmp_path / "ddp"), train_seed=7, nproc=2, **kw))
     assert single["grad_accum"] == 2 and double["grad_accum"] == 1 and double["world_size"] == 2
     assert single["initial_weights_sha256"] == double["initial_weights_sha256"]
     l1 = read_metrics(tmp_path / "single")["loss"].tolist()
@@ -94,7 +95,7 @@ def _cli(out_dir, data, extra=()):
     kw = small_run_kwargs(data, max_steps=300)
     kw["train_overrides"].update(checkpoint_every=25, eval_every=25)
     kw["model_overrides"].update(emb_dim=64, n_heads=4)
-    return [sys.executable, "-m", "gptnb.train", "--out-dir", str(out_dir), "--dataset-dir", str(data),
+    return [sys.executable, "-m", "gptnb.train", "--run-dir", str(out_dir), "--dataset-dir", str(data),
             "--train-seed", "3", "--max-steps", "300",
             "--model-overrides", json.dumps(kw["model_overrides"]),
             "--train-overrides", json.dumps(kw["train_overrides"]), *extra]
@@ -138,7 +139,7 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
 @pytest.mark.parametrize("intervention", POST_INTERVENTIONS + ("stacked", "gpt2-init", "cosine-schedule",
                                                           "weight-tying+gpt2-init"))
 def test_every_intervention_runs_at_tiny(tmp_path, intervention):
-    rec = run_training(RunConfig(str(tmp_path / intervention), intervention=intervention, max_steps=2,
+    rec = run_training(RunSpec(run_dir=str(tmp_path / intervention), intervention=intervention, max_steps=2,
                                  train_overrides={"test_sequences": 8}))
     assert rec["status"] == "complete", rec["error"]
     assert math.isfinite(rec["test_loss"])
@@ -157,7 +158,7 @@ def test_every_intervention_runs_at_tiny(tmp_path, intervention):
 def test_bad_parameters_fail_before_training_with_a_failed_record(tmp_path, bad, message):
     out = tmp_path / "bad"
     with pytest.raises(ValueError, match=None) as e:
-        run_training(RunConfig(str(out), **bad))
+        run_training(RunSpec(run_dir=str(out), **bad))
     assert message in str(e.value)
     rec = json.loads((out / "record.json").read_text())
     assert rec["status"] == "failed" and message in rec["error"]
@@ -166,14 +167,14 @@ def test_bad_parameters_fail_before_training_with_a_failed_record(tmp_path, bad,
 
 def test_a_preset_whose_corpus_is_not_bundled_asks_for_a_dataset(tmp_path):
     with pytest.raises(ValueError, match="dataset_dir"):
-        train(RunConfig(str(tmp_path / "g"), preset="gpt2-small", device="cpu", max_steps=1))
+        train(RunSpec(run_dir=str(tmp_path / "g"), preset="gpt2-small", device="cpu", max_steps=1))
 
 
 def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
     "The full tiny preset ends at least 0.5 nats below the unigram entropy of its training tokens."
     from gptnb.data import load_tokens
     from gptnb.evaluate import unigram_entropy
-    rec = run_training(RunConfig(str(tmp_path / "tiny")))
+    rec = run_training(RunSpec(run_dir=str(tmp_path / "tiny")))
     entropy = unigram_entropy(load_tokens(Path(rec["dataset"]["path"]) / "train.safetensors"), 8192)
     assert rec["status"] == "complete"
     assert rec["test_loss"] <= entropy - 0.5, (rec["test_loss"], entropy)
@@ -189,18 +190,18 @@ def test_fp16_with_a_gradient_scaler_runs_on_cpu(tmp_path, data):
 
 def test_a_blown_up_run_is_recorded_as_diverged(tmp_path, data):
     kw = small_run_kwargs(data, max_steps=60, lr=1e6)
-    rec = run_training(RunConfig(str(tmp_path / "boom"), **kw))
+    rec = run_training(RunSpec(run_dir=str(tmp_path / "boom"), **kw))
     assert rec["status"] == "diverged" and "non-finite" in rec["error"]
     assert json.loads((tmp_path / "boom" / "record.json").read_text())["status"] == "diverged"
 
 
 def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, data):
     kw = small_run_kwargs(data, max_steps=10, checkpoint_every=5)
-    first = train(RunConfig(str(tmp_path / "r"), **kw))
-    again = train(RunConfig(str(tmp_path / "r"), **kw))  # resumes from step 5 and ends where the first did
+    first = train(RunSpec(run_dir=str(tmp_path / "r"), **kw))
+    again = train(RunSpec(run_dir=str(tmp_path / "r"), **kw))  # resumes from step 5 and ends where the first did
     assert again["final_weights_sha256"] == first["final_weights_sha256"]
     changed = small_run_kwargs(data, max_steps=10, checkpoint_every=5, lr=0.02)
     with pytest.raises(RuntimeError, match="config_sha256"):
-        train(RunConfig(str(tmp_path / "r"), **changed))
+        train(RunSpec(run_dir=str(tmp_path / "r"), **changed))
     with pytest.raises(RuntimeError, match="loop_seed"):
-        train(RunConfig(str(tmp_path / "r"), train_seed=99, **kw))
+        train(RunSpec(run_dir=str(tmp_path / "r"), train_seed=99, **kw))
