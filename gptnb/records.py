@@ -10,6 +10,7 @@ import fcntl
 from contextlib import contextmanager
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -34,9 +35,9 @@ from .seeding import deterministic_flags
 __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'replacing',
            'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy', 'lock_holder',
            'RunLock', 'lock_run_folder', 'library_versions', 'git_commit', 'RunRecord', 'RunFolderTaken', 'move_aside',
-           'claim_run_folder', 'start_record', 'finish_record', 'record_failed_start', 'read_record', 'record_status',
-           'is_complete', 'update_record', 'read_records', 'read_metric_rows', 'MetricsLog', 'read_metrics',
-           'plot_metrics']
+           'claim_run_folder', 'describe_error', 'start_record', 'finish_record', 'record_failed_start', 'read_record',
+           'record_status', 'is_complete', 'update_record', 'read_records', 'read_metric_rows', 'MetricsLog',
+           'read_metrics', 'plot_metrics']
 
 # %% ../nbs/06_records.ipynb #908ccf05
 @contextmanager
@@ -270,6 +271,15 @@ def claim_run_folder(spec: RunSpec):
 
 # %% ../nbs/06_records.ipynb #5746da0f
 RESERVE_FILE, RESERVE_BYTES = ".record-reserve", 1 << 20
+
+def describe_error(error: BaseException, folder) -> str:
+    "The error as the record states it, with the disk's state when the run folder's disk is full."
+    text = f"{type(error).__name__}: {error}"
+    try: free = shutil.disk_usage(folder).free
+    except OSError: return text
+    if free < RESERVE_BYTES and "No space left on device" not in text:
+        text += f" (No space left on device: the disk holding {folder} has {free:,} bytes free)"
+    return text
 
 def start_record(folder, record: RunRecord) -> None:
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)

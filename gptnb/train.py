@@ -30,7 +30,8 @@ from .config import (RunSpec, TrainConfig, from_namespace, get_preset, hardware,
 from .data import TokenBatches, check_dataset, load_tokens, prepare_token_dataset
 from .evaluate import eval_loss
 from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
-from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, finish_record,
+from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
+                           finish_record,
                            plot_metrics, record_failed_start, replacing, start_record)
 from .seeding import (deterministic_flags, get_rng_state, seed_everything, set_deterministic, set_rng_state,
                            weights_fingerprint)
@@ -391,7 +392,7 @@ def run_training(spec: RunSpec) -> dict:
             record.status = "complete"   # on every rank: torchrun judges the job by each process's exit code
         except Diverged as e: record.status, record.error = "diverged", str(e)
         except BaseException as e:
-            record.status, record.error = "failed", f"{type(e).__name__}: {e}"
+            record.status, record.error = "failed", describe_error(e, folder)
             raise
         finally:
             if env.is_main: finish_record(folder, record)

@@ -126,12 +126,15 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((killed_dir / "record.json").read_text())["status"] == "running"  # it really died mid-run
+    from gptnb.records import read_record
+    assert read_record(killed_dir)["status"] == "interrupted"   # and reads as such: its process is gone
     resumed_from = (killed_dir / "checkpoints" / "latest").read_text().strip()
     subprocess.run(_cli(killed_dir, data), check=True, env=env, capture_output=True)
     resumed = json.loads((killed_dir / "record.json").read_text())
     assert resumed["status"] == "complete"
     assert resumed["final_weights_sha256"] == straight["final_weights_sha256"], resumed_from
     assert resumed["test_loss"] == straight["test_loss"]
+    assert resumed["final_train_loss"] == straight["final_train_loss"]   # the recent losses travel in the checkpoint
     steps = read_metrics(killed_dir)["step"].astype(int).tolist()
     assert steps == list(range(300))  # no duplicated or missing metric lines after the resume
 

@@ -1,0 +1,193 @@
+"""Issue: records you can trust. Each test is a defect of the earlier main: a finished run destroyed by a typo, two
+processes in one folder, a full disk, bad input with unclear errors, a sweep that cared about the working directory."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gptnb.config import RunSpec, resolve_precision
+from gptnb.records import read_record, read_records
+from gptnb.sweep import Sweep, run_sweep
+from gptnb.train import run_training
+from helpers import small_run_kwargs, synthetic_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "nbs" / "train.ipynb"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return synthetic_dataset(tmp_path_factory.mktemp("data"))
+
+
+def small(data, run_dir, max_steps=20, **train_changes) -> RunSpec:
+    return RunSpec(run_dir=str(run_dir), **small_run_kwargs(data, max_steps=max_steps, **train_changes))
+
+
+def cli(spec: RunSpec) -> list[str]:
+    from gptnb.train import spec_to_cli
+    return [sys.executable, "-m", "gptnb.train", *spec_to_cli(spec)]
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    "A complete run made by `gptnb run` (executed notebook and all)."
+    root = tmp_path_factory.mktemp("runs")
+    res = subprocess.run(["gptnb", "run", "done1", "--runs-dir", str(root), "-p", "max_steps", "2"],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root / "done1"
+
+
+@pytest.mark.parametrize("args, code", [(["-p", "init_seed", "abc"], 2), (["-p", "intervention", "qkv-bias"], 3),
+                                        (["-p", "max_steps", "2"], 3)])
+def test_a_command_pointed_at_a_finished_run_changes_nothing(finished, args, code):
+    before = snapshot(finished)
+    res = subprocess.run(["gptnb", "run", "done1", "--runs-dir", str(finished.parent), *args],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == code, res.stderr[-2000:]
+    assert ("abc" if code == 2 else "never overwritten") in res.stderr
+    assert snapshot(finished) == before   # record, weights, executed notebook: byte for byte
+
+
+def test_the_torchrun_door_refuses_a_finished_run_too(finished):
+    before = snapshot(finished)
+    res = subprocess.run([sys.executable, "-m", "gptnb.train", "--run-dir", str(finished), "--intervention", "qkv-bias",
+                          "--max-steps", "2"], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 3 and "never overwritten" in res.stderr
+    assert snapshot(finished) == before
+
+
+def test_restart_moves_the_finished_run_aside(data, tmp_path):
+    spec = small(data, tmp_path / "r", max_steps=3)
+    first = run_training(spec)
+    again = run_training(RunSpec(**{**spec.to_dict(), "restart": True, "max_steps": 4}))
+    assert again["status"] == "complete" and again["total_steps"] == 4
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("r.replaced-")]
+    assert len(aside) == 1 and read_record(aside[0])["final_weights_sha256"] == first["final_weights_sha256"]
+
+
+def test_two_processes_on_one_run_folder(data, tmp_path):
+    spec = small(data, tmp_path / "shared", max_steps=300)
+    a = subprocess.Popen(cli(spec), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "shared" / "record.json").exists():
+        assert time.time() < deadline and a.poll() is None
+        time.sleep(0.02)
+    b = subprocess.run(cli(spec), env=ENV, capture_output=True, text=True)
+    assert b.returncode == 3 and f"in use by pid {a.pid}" in b.stderr
+    assert a.wait() == 0
+    rec = read_record(tmp_path / "shared")
+    assert rec["status"] == "complete"
+    rows = (tmp_path / "shared" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == list(range(300))
+
+
+def test_two_sweeps_on_one_folder_run_each_run_once(tmp_path):
+    cmd = ["gptnb", "sweep", "twice", "--runs-dir", str(tmp_path), "--interventions", "baseline,qkv-bias",
+           "--init-seeds", "1,2", "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)]
+    procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+    outs = [p.communicate()[0] for p in procs]
+    # a run that was busy in the other sweep is left to it; run the sweep once more to pick up anything left
+    subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    log = json.loads((tmp_path / "twice" / "sweep.json").read_text())
+    executed = [r["run_name"] for g in log["grids"] for r in g["results"] if r["outcome"] == "complete"]
+    assert sorted(executed) == sorted(set(executed)) and len(executed) == 4, outs   # each run executed exactly once
+    assert [r["status"] for r in read_records(tmp_path / "twice")] == ["complete"] * 4
+
+
+def test_a_full_disk_ends_with_a_failed_record_and_no_temp_files(data, tmp_path):
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        spec = small(data, mnt / "run", max_steps=200, checkpoint_every=1)
+        spec.model_overrides.update(emb_dim=64, n_heads=2)
+        res = subprocess.run(cli(spec), env=ENV, capture_output=True, text=True)
+        assert res.returncode == 1, res.stderr[-2000:]
+        rec = json.loads((mnt / "run" / "record.json").read_text())
+        assert rec["status"] == "failed" and "No space left on device" in rec["error"], rec["error"]
+        debris = [p.name for p in (mnt / "run").rglob("*") if ".tmp" in p.name or p.name == ".record-reserve"]
+        assert debris == []
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_a_sweep_started_outside_the_checkout_with_two_workers(tmp_path):
+    res = subprocess.run(["gptnb", "sweep", "outside", "--runs-dir", "runs", "--init-seeds", "1,2", "--workers", "2",
+                          "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)], cwd=tmp_path, env=ENV,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert [r["status"] for r in read_records(tmp_path / "runs" / "outside")] == ["complete"] * 2
+    assert (tmp_path / "runs" / "outside" / "sweep.json").is_file()
+
+
+def test_a_sweep_keeps_the_users_thread_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run_sweep(Sweep("threads", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 1}), notebook=NOTEBOOK)
+    grid = json.loads((tmp_path / "threads" / "sweep.json").read_text())["grids"][0]
+    assert grid["threads_per_run"] == 1 and "yours" in grid["threads_from"]
+    assert read_records(tmp_path / "threads")[0]["torch_threads"] == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "x", "-p", "device", "gpu"], "valid choices"),
+    (["run", "x", "-p", "train_overrides", '{"lr": "abc"}'], "TrainConfig.lr='abc'"),
+    (["run", "x", "-p", "init_sed", "67"], "init_sed"),
+    (["sweep", "x", "--workers", "0"], "workers=0"),
+])
+def test_bad_input_is_named_before_any_work(tmp_path, args, says):
+    res = subprocess.run(["gptnb", *args, "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 2 and says in res.stderr, res.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_garbage_sweep_log_stops_the_sweep_before_any_run(tmp_path):
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "sweep.json").write_text("{not json")
+    res = subprocess.run(["gptnb", "sweep", "g", "--runs-dir", str(tmp_path), "-p", "max_steps", "1",
+                          "--notebook", str(NOTEBOOK)], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 2 and "sweep.json is not valid JSON" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["sweep.json"]
+
+
+def test_a_missing_dataset_through_gptnb_run_leaves_a_failed_record(tmp_path):
+    res = subprocess.run(["gptnb", "run", "nodata", "--runs-dir", str(tmp_path), "-p", "dataset_dir",
+                          str(tmp_path / "nowhere"), "-p", "max_steps", "1"], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 1
+    rec = read_record(tmp_path / "nodata")
+    assert rec["status"] == "failed" and "nowhere" in rec["error"]
+
+
+def test_the_torchrun_plan_carries_every_parameter(tmp_path):
+    res = subprocess.run(["gptnb", "sweep", "plan", "--runs-dir", str(tmp_path), "-p", "nproc", "8", "-p",
+                          "train_overrides", '{"lr": 0.001}', "--dry-run", "--launcher", "torchrun"],
+                         capture_output=True, text=True, check=True)
+    line = res.stdout.strip()
+    assert "--nproc_per_node 8" in line and '--train-overrides \'{"lr": 0.001}\'' in line
+
+
+def test_precision_auto_follows_the_hardware(monkeypatch):
+    import gptnb.config as C
+    monkeypatch.setattr(C, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(C, "cpu_flags", lambda: {"avx2"})
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_the_record_names_the_resolved_precision_and_the_hardware(data, tmp_path):
+    rec = run_training(small(data, tmp_path / "p", max_steps=2, precision="auto"))
+    assert rec["precision"] in ("fp32", "bf16") and rec["train_config"]["precision"] == rec["precision"]
+    assert rec["hardware"]["cpu"] and rec["hardware"]["cpu_capability"] and rec["torch_threads"] >= 1
