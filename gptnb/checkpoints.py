@@ -5,7 +5,6 @@
 # %% ../nbs/07_checkpoints.ipynb #ad2e1426
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -18,13 +17,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from .data import sha256_file
 from .model import read_safetensors
 from .records import replacing, write_json_atomic, write_text_atomic
 
 # %% auto #0
 __all__ = ['CHECKPOINTS', 'MODEL_FILE', 'STATE_FILE', 'MANIFEST_FILE', 'POINTERS', 'CheckpointError', 'Checkpoint',
-           'checkpoint_root', 'step_name', 'sha256_file', 'verify_checkpoint', 'read_pointer', 'save_checkpoint',
-           'load_checkpoint']
+           'checkpoint_root', 'step_name', 'verify_checkpoint', 'read_pointer', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/07_checkpoints.ipynb #ba1bc86a
 CHECKPOINTS = "checkpoints"
@@ -61,12 +60,6 @@ def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try: os.fsync(fd)  # makes the renames inside `path` survive a power cut
     finally: os.close(fd)
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk): h.update(block)
-    return h.hexdigest()
 
 def _pid_alive(pid: int) -> bool:
     try: os.kill(pid, 0)

@@ -32,8 +32,9 @@ from .seeding import check_seed
 __all__ = ['GPT2_VOCAB_SIZE', 'ENDOFTEXT', 'GPT2_VOCAB_BPE_SHA256', 'GPT2_ENCODER_JSON_SHA256', 'SOURCES', 'FILE_SUFFIXES',
            'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'FORMAT_VERSION', 'MANIFEST',
            'SPLITS', 'get_tokenizer', 'tokenizer_identity', 'clean_wiki_text', 'corpus_files', 'iter_documents',
-           'token_dtype', 'save_tokens', 'load_tokens', 'default_data_dir', 'validation_documents', 'load_manifest',
-           'prepare_token_dataset', 'check_tokenizer', 'TokenBatches', 'check_token_ids', 'check_dataset']
+           'token_dtype', 'save_tokens', 'load_tokens', 'default_data_dir', 'sha256_file', 'validation_documents',
+           'load_manifest', 'prepare_token_dataset', 'check_tokenizer', 'TokenBatches', 'check_token_ids',
+           'check_dataset']
 
 # %% ../nbs/02_data.ipynb #1958a52a
 GPT2_VOCAB_SIZE = 50257
@@ -336,7 +337,8 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("GPTNB_DATA_DIR") or Path.home() / ".cache" / "gptnb").expanduser()
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path) -> str:
+    "The sha256 of a file, streamed (token files and checkpoints run to gigabytes)."
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22): h.update(chunk)
@@ -349,10 +351,10 @@ def _source_identity(source) -> tuple[str, dict]:
         files = [EMBEDDED_WIKI, *EMBEDDED_LEE]
         return "embedded", {"kind": "embedded", "cleaning": CLEANING_VERSION,
                             "gensim": importlib.metadata.version("gensim"),
-                            "files": [{"name": n, "sha256": _sha256_file(_gensim_file(n))} for n in files]}
+                            "files": [{"name": n, "sha256": sha256_file(_gensim_file(n))} for n in files]}
     paths = corpus_files(source)
     ident = {"kind": "files",
-             "files": [{"name": p.name, "bytes": p.stat().st_size, "sha256": _sha256_file(p)} for p in paths]}
+             "files": [{"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths]}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
     return f"{paths[0].stem}-{digest}", ident
 
@@ -429,7 +431,7 @@ def _is_complete(out_dir: Path, wanted: dict) -> bool:
     if any(manifest.get(k) != v for k, v in wanted.items()): return False
     for split in SPLITS:
         path = out_dir / f"{split}.safetensors"
-        if not path.is_file() or _sha256_file(path) != manifest["splits"][split]["sha256"]: return False
+        if not path.is_file() or sha256_file(path) != manifest["splits"][split]["sha256"]: return False
     return True
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, from_namespace, get_preset, hardware, json_field, parse_interventions,
                           resolve_precision)
-from .data import TokenBatches, check_dataset, load_tokens, prepare_token_dataset
+from .data import TokenBatches, check_dataset, load_manifest, load_tokens, prepare_token_dataset, sha256_file
 from .evaluate import eval_loss
 from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
 from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
@@ -344,16 +344,11 @@ def train(spec: RunSpec) -> dict:
 # %% ../nbs/08_train.ipynb #981a7f62
 def dataset_identity(data_dir) -> dict:
     "Path, token counts and sha256 of a token dataset (from its manifest when it has one)."
-    from gptnb.data import load_manifest
     data_dir = Path(data_dir)
     if (data_dir / "manifest.json").is_file(): return {"path": str(data_dir), **load_manifest(data_dir)}
-    ident = {"path": str(data_dir)}
-    for split in ("train", "validation"):
-        f, h = data_dir / f"{split}.safetensors", hashlib.sha256()
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 24), b""): h.update(chunk)
-        ident[split] = {"tokens": len(load_tokens(f)), "sha256": h.hexdigest()}
-    return ident
+    files = {split: data_dir / f"{split}.safetensors" for split in ("train", "validation")}
+    return {"path": str(data_dir), **{split: {"tokens": len(load_tokens(f)), "sha256": sha256_file(f)}
+                                      for split, f in files.items()}}
 
 def print_summary(record: RunRecord) -> None:
     "The closing lines, in the post's words."

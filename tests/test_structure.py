@@ -55,8 +55,9 @@ def test_modules_import_only_downward_and_no_private_names():
     problems = []
     for name, tree in _modules().items():
         for n in ast.walk(tree):
-            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("gptnb."):
-                other = n.module.split(".")[1]
+            if isinstance(n, ast.ImportFrom) and n.module and (n.level == 1 or n.module.startswith("gptnb.")):
+                other = n.module.split(".")[-1]   # nbdev exports `from gptnb.x` as `from .x`
                 if LAYERS.index(other) >= LAYERS.index(name): problems.append(f"{name} imports {other}")
                 problems += [f"{name} imports {other}.{a.name}" for a in n.names if a.name.startswith("_")]
     assert set(_modules()) == set(LAYERS) and problems == []
+    assert sum(isinstance(n, ast.ImportFrom) and n.level == 1 for n in ast.walk(_modules()["train"])) >= 5  # it looked
