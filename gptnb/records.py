@@ -34,10 +34,10 @@ from .seeding import deterministic_flags
 # %% auto #0
 __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'replacing',
            'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy', 'lock_holder',
-           'RunLock', 'lock_run_folder', 'library_versions', 'git_commit', 'RunRecord', 'RunFolderTaken', 'move_aside',
-           'claim_run_folder', 'describe_error', 'start_record', 'finish_record', 'record_failed_start', 'read_record',
-           'record_status', 'is_complete', 'update_record', 'read_records', 'read_metric_rows', 'MetricsLog',
-           'read_metrics', 'plot_metrics']
+           'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
+           'RunFolderTaken', 'move_aside', 'claim_run_folder', 'describe_error', 'start_record', 'finish_record',
+           'record_failed_start', 'read_record', 'record_status', 'is_complete', 'update_record', 'read_records',
+           'read_metric_rows', 'MetricsLog', 'read_metrics', 'plot_metrics']
 
 # %% ../nbs/06_records.ipynb #908ccf05
 @contextmanager
@@ -166,6 +166,12 @@ def library_versions() -> dict:
         except importlib.metadata.PackageNotFoundError: v[pkg] = None
     return v
 
+def current_job_id() -> str | None:
+    "The scheduler's id of this job (a Slurm array task as `<array>_<task>`), None outside a scheduler."
+    e = os.environ
+    if e.get("SLURM_ARRAY_JOB_ID"): return f"{e['SLURM_ARRAY_JOB_ID']}_{e.get('SLURM_ARRAY_TASK_ID')}"
+    return e.get("SLURM_JOB_ID") or e.get("SUBMITIT_LOCAL_JOB_ID")
+
 def git_commit() -> str | None:
     "The checkout's commit (`-dirty` with uncommitted changes), or None outside a checkout."
     here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
@@ -211,6 +217,7 @@ class RunRecord:
     torch_threads: int = field(default_factory=torch.get_num_threads)
     versions: dict = field(default_factory=library_versions)
     git_commit: str | None = field(default_factory=git_commit)
+    job_id: str | None = field(default_factory=lambda: current_job_id())
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     started_at: str = field(default_factory=now_utc)

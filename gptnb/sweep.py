@@ -5,7 +5,7 @@
 # %% ../nbs/09_sweep.ipynb #531d6537
 from __future__ import annotations
 
-import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -22,20 +22,23 @@ from tqdm.auto import tqdm
 from .config import RunSpec, json_field
 from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
                            record_status, write_json_atomic)
-from .train import (EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_value, spec_to_cli)
+from .train import run_training, spec_to_cli
 
 # %% auto #0
-__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'OUTCOMES', 'find_train_notebook', 'notebook_parameters', 'run_notebook', 'Sweep',
-           'papermill_command', 'torchrun_command', 'plan_commands', 'run_sweep', 'main']
+__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'notebook_parameters', 'run_notebook', 'Sweep',
+           'papermill_command', 'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor',
+           'slurm_parameters', 'slurm_plan', 'run_sweep', 'sweep_status']
 
 # %% ../nbs/09_sweep.ipynb #8aed23f5
 def find_train_notebook(start=None) -> Path:
-    "`nbs/train.ipynb` of the checkout containing `start` (default: the working directory)."
+    "`nbs/train.ipynb` of the checkout containing `start` (default: the working directory), else the packaged copy."
     here = Path(start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / "nbs" / "train.ipynb").is_file(): return d / "nbs" / "train.ipynb"
-    raise FileNotFoundError(f"no nbs/train.ipynb in {here} or its parents; run from the gptnb checkout or pass "
-                            f"notebook=...")
+    import importlib.resources
+    shipped = Path(str(importlib.resources.files("gptnb") / "notebooks" / "train.ipynb"))
+    if shipped.is_file(): return shipped
+    raise FileNotFoundError(f"no nbs/train.ipynb in {here} or its parents, and none shipped with gptnb at {shipped}")
 
 def notebook_parameters(spec: RunSpec) -> dict:
     "The papermill parameters of `spec`: every field that differs from its default."
@@ -118,30 +121,91 @@ def plan_commands(sweep: Sweep, launcher: str = "papermill") -> list[str]:
     return [papermill_command(r) if launcher == "papermill" else torchrun_command(r) for r in todo]
 
 # %% ../nbs/09_sweep.ipynb #572aa22e
-def _run_command(spec: RunSpec, notebook: Path) -> list[str]:
-    params = [a for k, v in notebook_parameters(spec).items()
-              for a in ("-p", k, json.dumps(v) if isinstance(v, dict) else str(v))]
-    return [sys.executable, "-m", "gptnb.sweep", "run", spec.run_name, "--notebook", str(notebook), *params]
+EXECUTORS = ("local", "slurm", "debug")
 
-OUTCOMES = {EXIT_COMPLETE: "complete", EXIT_FAILED: "failed", EXIT_BAD_INPUT: "failed", EXIT_FOLDER_TAKEN: "busy"}
+@dataclass
+class Resources:
+    "What each run of a sweep asks for; `parallelism` is the runs at once (the array's cap on Slurm)."
+    nodes: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: int | None = None
+    time_min: int = 24 * 60
+    partition: str | None = None
+    parallelism: int = 1
+    sbatch: dict = field(default_factory=dict)   # other sbatch options, e.g. {"account": "my-project"}
 
-def _execute(spec: RunSpec, notebook: Path, env: dict) -> dict:
-    t0 = time.time()
-    res = subprocess.run(_run_command(spec, notebook), capture_output=True, text=True, env=env)
-    outcome = OUTCOMES.get(res.returncode, "failed")
-    status = record_status(spec.run_dir)
-    rec = read_record(spec.run_dir) if status not in (None, "unreadable") else {}
-    if outcome == "failed" and rec.get("status") in ("diverged", "interrupted"): outcome = rec["status"]
-    error = None if outcome == "complete" else (rec.get("error") if outcome != "busy" else None) or \
-        (res.stderr.strip().splitlines() or ["(no output)"])[-1]
-    return {"run_name": spec.run_name, "outcome": outcome, "error": error, "test_loss": rec.get("test_loss"),
-            "wall_s": round(time.time() - t0, 1)}
+    def __post_init__(self):
+        for name in ("nodes", "parallelism", "time_min"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name}={v!r}: must be a positive integer")
+        for name in ("gpus_per_node", "cpus_per_task"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"{name}={v!r}: must be a non-negative integer")
+        if not isinstance(self.sbatch, dict): raise ValueError(f"sbatch={self.sbatch!r}: must be a dict of sbatch options")
 
 # %% ../nbs/09_sweep.ipynb #b2eeab51
+class RunJob:
+    "One run as a submitit job; checkpointable, so a preempted or timed-out job is requeued and resumes."
+    def __init__(self, spec: RunSpec, notebook: str | None = None): self.spec, self.notebook = spec, notebook
+
+    def __call__(self) -> dict:
+        import submitit
+        try:
+            if submitit.JobEnvironment().num_tasks > 1:   # one task per rank: torchrun's code path
+                submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+                rec = run_training(self.spec)
+            else: rec = run_notebook(self.spec, self.notebook)
+        except (RunFolderBusy, RunFolderTaken) as e: return {"status": "busy", "error": str(e)}
+        return {"status": rec["status"], "error": rec.get("error"), "test_loss": rec.get("test_loss")}
+
+    def checkpoint(self, *args, **kwargs):
+        "Called by submitit on preemption or timeout: requeue the same run; it resumes from its checkpoint."
+        import submitit
+        return submitit.helpers.DelayedSubmission(RunJob(self.spec, self.notebook))
+
+# %% ../nbs/09_sweep.ipynb #52159432
+def make_executor(kind: str, folder, resources: Resources, nproc: int = 1):
+    "A submitit executor that gives every job `resources` (logs and job files in `folder`)."
+    import submitit
+    if kind not in EXECUTORS: raise ValueError(f"executor={kind!r}; valid choices: {EXECUTORS}")
+    if kind == "slurm":
+        ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
+        ex.update_parameters(**slurm_parameters(resources, nproc))
+        return ex
+    ex = submitit.AutoExecutor(folder=folder, cluster=kind)
+    ex.update_parameters(timeout_min=resources.time_min, nodes=resources.nodes, tasks_per_node=nproc)
+    return ex
+
+def slurm_parameters(resources: Resources, nproc: int = 1) -> dict:
+    "The sbatch settings of one run: a task per rank, its GPUs, CPUs, time limit, partition and extra options."
+    p = {"time": resources.time_min, "nodes": resources.nodes, "ntasks_per_node": nproc,
+         "array_parallelism": resources.parallelism, "signal_delay_s": 120, "job_name": "gptnb",
+         "additional_parameters": dict(resources.sbatch)}
+    if resources.gpus_per_node: p["gpus_per_node"] = resources.gpus_per_node
+    if resources.cpus_per_task: p["cpus_per_task"] = resources.cpus_per_task
+    if resources.partition: p["partition"] = resources.partition
+    return p
+
+# %% ../nbs/09_sweep.ipynb #e4cda6ed
+def slurm_plan(sweep: Sweep, resources: Resources) -> str:
+    "Each missing run with its resources, then the sbatch script of the array that would run them."
+    from submitit.slurm.slurm import _make_sbatch_string
+    nproc = sweep.extra.get("nproc", 1)
+    todo = [r for r in sweep.runs() if record_status(r.run_dir) not in ("complete", "running")]
+    lines = [f"{r.run_name}: nodes={resources.nodes} nproc={nproc} gpus/node={resources.gpus_per_node} "
+             f"cpus/task={resources.cpus_per_task} time={resources.time_min}min partition={resources.partition}"
+             for r in todo]
+    if not todo: return "nothing to submit: every run is complete or running"
+    script = _make_sbatch_string(command="python -u -m submitit.core._submit JOBS_FOLDER", folder="JOBS_FOLDER",
+                                 map_count=len(todo), **slurm_parameters(resources, nproc))
+    return "\n".join(lines) + f"\n\n# the job array ({len(todo)} runs):\n" + script
+
+# %% ../nbs/09_sweep.ipynb #7f7a338e
 def _thread_setting(workers: int) -> tuple[str, str]:
     "The threads per run, and where the number came from."
     if os.environ.get("OMP_NUM_THREADS"): return os.environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS (yours)"
-    return str(max(1, (os.cpu_count() or 1) // workers)), f"{os.cpu_count()} cores / {workers} workers"
+    return str(max(1, (os.cpu_count() or 1) // workers)), f"{os.cpu_count()} cores / {workers} runs at once"
 
 def _read_sweep_log(path: Path) -> dict:
     if not path.is_file(): return {"grids": []}
@@ -151,96 +215,99 @@ def _read_sweep_log(path: Path) -> dict:
         raise ValueError(f"{path} is not a sweep log (no 'grids' list); move it aside")
     return log
 
-# %% ../nbs/09_sweep.ipynb #52159432
-def run_sweep(sweep: Sweep, workers: int = 1, notebook=None) -> list[dict]:
-    "Run every missing run of `sweep`, `workers` at a time; failures are recorded and the sweep carries on."
+def _log_grid(sweep: Sweep, grid: dict) -> None:
+    path = sweep.folder() / "sweep.json"
+    log = _read_sweep_log(path)
+    log["grids"] = [g for g in log["grids"] if g.get("id") != grid["id"]] + [grid]
+    sweep.folder().mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"name": sweep.name, "grids": log["grids"]})
+
+# %% ../nbs/09_sweep.ipynb #fec95752
+@contextlib.contextmanager
+def _environment(**values):
+    "Set environment variables for the jobs started inside the block (they inherit this process's environment)."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+def _outcome(spec: RunSpec, job) -> dict:
+    try: out = job.result()
+    except Exception as e: out = {"status": "failed", "error": (str(e).strip().splitlines() or [repr(e)])[-1]}
+    status = record_status(spec.run_dir)
+    outcome = "busy" if out["status"] == "busy" else (status if status not in (None, "unreadable") else out["status"])
+    rec = read_record(spec.run_dir) if status not in (None, "unreadable") else {}
+    return {"run_name": spec.run_name, "outcome": outcome, "job_id": str(job.job_id),
+            "error": None if outcome == "complete" else rec.get("error") or out.get("error"),
+            "test_loss": rec.get("test_loss")}
+
+# %% ../nbs/09_sweep.ipynb #941b0705
+def _run_local(ex, jobs: list, parallelism: int, desc: str) -> list[dict]:
+    "Keep `parallelism` jobs running until every one has ended; their outcomes in the order they ended."
+    pending, running, ended = list(jobs), {}, []
+    with tqdm(total=len(jobs), desc=desc) as bar:
+        while pending or running:
+            while pending and len(running) < parallelism:
+                spec, job = pending.pop(0)
+                running[ex.submit(job)] = spec
+            for j in [j for j in running if j.done()]:
+                ended.append(_outcome(running.pop(j), j)); bar.update(1)
+            time.sleep(0.1)
+    return ended
+
+def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "local",
+              resources: Resources | None = None) -> list[dict]:
+    "Run (local, debug) or submit (slurm) every run of `sweep` that is not complete or running elsewhere."
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r}: must be a positive integer")
-    notebook = Path(notebook).resolve() if notebook else find_train_notebook()
-    log_path = sweep.folder() / "sweep.json"
-    log = _read_sweep_log(log_path)   # a broken log stops the sweep now, not after every run
+    resources = resources or Resources(parallelism=workers)
+    notebook = str(Path(notebook).resolve() if notebook else find_train_notebook())
+    _read_sweep_log(sweep.folder() / "sweep.json")   # a broken log stops the sweep now, not after every run
+    ex = make_executor(executor, sweep.folder() / ".jobs", resources, sweep.extra.get("nproc", 1))
     runs = sweep.runs()
-    done = [{"run_name": r.run_name, "outcome": "skipped", "error": None, "wall_s": 0.0,
-             "test_loss": read_record(r.run_dir)["test_loss"]} for r in runs if is_complete(r.run_dir)]
-    todo = [r for r in runs if not is_complete(r.run_dir)]
-    threads, source = _thread_setting(workers)
-    print(f"sweep {sweep.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run "
-          f"({workers} at a time, {threads} threads each: {source})")
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    with ThreadPoolExecutor(max_workers=workers) as pool:   # threads that only wait on subprocesses
-        futures = [pool.submit(_execute, r, notebook, env) for r in todo]
-        done += [f.result() for f in tqdm(as_completed(futures), total=len(futures), desc=f"sweep {sweep.name}")]
+    status = {r.run_name: record_status(r.run_dir) for r in runs}
+    todo = [r for r in runs if status[r.run_name] not in ("complete", "running")]
+    threads, source = _thread_setting(resources.parallelism)
+    print(f"sweep {sweep.name}: {len(runs)} runs, {len(runs) - len(todo)} complete or running elsewhere, "
+          f"{len(todo)} to run with the {executor} executor ({resources.parallelism} at a time, {threads} threads "
+          f"each: {source})")
+    grid = {"id": time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}", "executor": executor, "preset": sweep.preset,
+            "interventions": sweep.interventions, "init_seeds": sweep.init_seeds, "train_seeds": sweep.train_seeds,
+            "data_seeds": sweep.data_seeds, "extra": sweep.extra, "resources": asdict(resources),
+            "threads_per_run": int(threads), "threads_from": source, "runs": [r.run_name for r in runs]}
+    _log_grid(sweep, grid)
+    with _environment(OMP_NUM_THREADS=threads):
+        results = _execute(ex, executor, [(r, RunJob(r, notebook)) for r in todo], resources, sweep.name)
+    skipped = [{"run_name": r.run_name, "outcome": "skipped" if status[r.run_name] == "complete" else "busy",
+                "error": None, "test_loss": None} for r in runs if r not in todo]
     order = {r.run_name: i for i, r in enumerate(runs)}
-    done.sort(key=lambda r: order[r["run_name"]])
-    grid = {"preset": sweep.preset, "interventions": sweep.interventions, "init_seeds": sweep.init_seeds,
-            "train_seeds": sweep.train_seeds, "data_seeds": sweep.data_seeds, "extra": sweep.extra,
-            "threads_per_run": int(threads), "threads_from": source, "results": done}
-    sweep.folder().mkdir(parents=True, exist_ok=True)
-    write_json_atomic(log_path, {"name": sweep.name, "grids": _read_sweep_log(log_path)["grids"] + [grid]})
-    return done
+    grid["results"] = sorted(results + skipped, key=lambda r: order[r["run_name"]])
+    _log_grid(sweep, grid)
+    return grid["results"]
 
-# %% ../nbs/09_sweep.ipynb #e4cda6ed
-def _parameters(pairs) -> dict:
-    names = [f.name for f in fields(RunSpec)]
-    out = {}
-    for key, text in pairs:
-        if key not in names: raise ValueError(f"unknown run parameter {key!r}; valid parameters: {names}")
-        out[key] = json_field(text, key) if key.endswith("_overrides") else parse_value(text)
-    return out
+def _execute(ex, executor: str, jobs: list, resources: Resources, name: str) -> list[dict]:
+    if executor == "slurm":   # one array; the cluster runs it, `gptnb sweep status` follows it
+        with ex.batch(): submitted = [(spec, ex.submit(job)) for spec, job in jobs]
+        return [{"run_name": s.run_name, "outcome": "submitted", "job_id": str(j.job_id), "error": None,
+                 "test_loss": None} for s, j in submitted]
+    return _run_local(ex, jobs, 1 if executor == "debug" else resources.parallelism, f"sweep {name}")
 
-def _seeds(text: str) -> list: return [parse_value(s) for s in text.split(",") if s.strip()] if text else []
-
-def _cli() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gptnb", description="Train GPT-2-style models and measure seed noise.")
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="execute nbs/train.ipynb for one run into RUNS_DIR/NAME/")
-    r.add_argument("name")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
-    r.add_argument("--runs-dir", default="runs"); r.add_argument("--notebook", default=None)
-    r.add_argument("--log-output", action="store_true", help="stream the notebook's output to this terminal")
-    s = sub.add_parser("sweep", help="run interventions × seeds into RUNS_DIR/NAME/")
-    s.add_argument("name"); s.add_argument("--preset", default="tiny")
-    s.add_argument("--interventions", default="baseline", help="comma-separated; '+' composes")
-    s.add_argument("--init-seeds", default="42", help="comma-separated")
-    s.add_argument("--train-seeds", default="None", help="comma-separated; None = no re-seed")
-    s.add_argument("--data-seeds", default="None", help="comma-separated; None = in order")
-    s.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                   help="another run parameter for every run (max_steps, nproc, train_overrides, ...)")
-    s.add_argument("--runs-dir", default="runs"); s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--dry-run", action="store_true", help="print one command per missing run and exit")
-    s.add_argument("--launcher", default="papermill", choices=LAUNCHERS); s.add_argument("--notebook", default=None)
-    return p
-
-# %% ../nbs/09_sweep.ipynb #d1858882
-def _run_main(a) -> int:
-    spec = RunSpec(**{**_parameters(a.parameter), "run_name": a.name}).validate()
-    if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(a.runs_dir).resolve() / a.name))
-    try: rec = run_notebook(spec, a.notebook, log_output=a.log_output)
-    except (RunFolderBusy, RunFolderTaken) as e:
-        print(f"gptnb run: {e}", file=sys.stderr); return EXIT_FOLDER_TAKEN
-    except Exception as e:   # papermill's error: the executed notebook and the record say more
-        status = record_status(spec.folder())
-        print(f"run {a.name} {status or 'failed'}: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{a.name}: {rec['status']}, test loss {rec['test_loss']}, record {spec.folder() / 'record.json'}")
-    return EXIT_COMPLETE if rec["status"] == "complete" else EXIT_FAILED
-
-def _sweep_main(a) -> int:
-    sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
-                  _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir, extra=_parameters(a.parameter))
-    if a.dry_run:
-        print("\n".join(plan_commands(sweep, a.launcher))); return EXIT_COMPLETE
-    results = run_sweep(sweep, workers=a.workers, notebook=a.notebook)
-    for res in results:
-        print(f"{res['outcome']:>9}  {res['run_name']}  {res['test_loss'] if res['test_loss'] is not None else ''}"
-              f"  {res['error'] or ''}")
-    return EXIT_COMPLETE if all(r["outcome"] in ("complete", "skipped") for r in results) else EXIT_FAILED
-
-def main(argv=None) -> int:
-    a = _cli().parse_args(argv)
-    try: return _run_main(a) if a.command == "run" else _sweep_main(a)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"gptnb {a.command}: error: {e}", file=sys.stderr); return EXIT_BAD_INPUT
-
-if __name__ == "__main__" and "__file__" in globals():  # `python -m gptnb.sweep`, not a notebook kernel
-    sys.exit(main())
+# %% ../nbs/09_sweep.ipynb #b6d84253
+def sweep_status(root, name: str) -> list[dict]:
+    "Every planned run of sweep `name` under `root` with its state, job id and first error line."
+    folder = Path(root).resolve() / name
+    log = _read_sweep_log(folder / "sweep.json")
+    if not log["grids"]: raise ValueError(f"no sweep log at {folder / 'sweep.json'}: nothing was planned there")
+    jobs = {r["run_name"]: r.get("job_id") for g in log["grids"] for r in g.get("results", [])}
+    names = list(dict.fromkeys(n for g in log["grids"] for n in g.get("runs", [])))
+    rows = []
+    for n in names:
+        state = record_status(folder / n) or "missing"
+        rec = read_record(folder / n) if state not in ("missing", "unreadable") else {}
+        error = (rec.get("error") or "").strip().splitlines()
+        rows.append({"run_name": n, "state": state, "job_id": rec.get("job_id") or jobs.get(n),
+                     "test_loss": rec.get("test_loss"), "error": error[0] if error else None})
+    return rows

@@ -386,6 +386,9 @@ def run_training(spec: RunSpec) -> dict:
             _train_into(record, spec, env)
             record.status = "complete"   # on every rank: torchrun judges the job by each process's exit code
         except Diverged as e: record.status, record.error = "diverged", str(e)
+        except (KeyboardInterrupt, SystemExit) as e:   # stopped from outside (Ctrl-C, a scheduler's preemption)
+            record.status, record.error = "interrupted", f"{type(e).__name__}: stopped before the end; rerun to resume"
+            raise
         except BaseException as e:
             record.status, record.error = "failed", describe_error(e, folder)
             raise

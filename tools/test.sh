@@ -16,6 +16,10 @@ echo "== nbdev_export: gptnb/ must be exactly what nbs/ exports"
 nbdev_export
 unchanged gptnb "gptnb/ differs from what the notebooks export: run nbdev_export and commit"
 
+echo "== ship_notebooks: gptnb/notebooks/ must hold exactly the notebooks the package runs"
+python tools/ship_notebooks.py
+unchanged gptnb "gptnb/notebooks/ differs from nbs/: run python tools/ship_notebooks.py and commit"
+
 echo "== nbdev_clean: notebooks must be committed clean"
 nbdev_clean
 unchanged nbs "notebooks are not clean: run nbdev_clean and commit"
