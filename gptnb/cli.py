@@ -89,6 +89,7 @@ def _run_main(a) -> int:
     return EXIT_COMPLETE if rec["status"] == "complete" else EXIT_FAILED
 
 def _sweep_main(a) -> int:
+    if a.workers < 1: raise ValueError(f"workers={a.workers}: must be a positive integer")
     sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
                   _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir, extra=run_parameters(a.parameter))
     res = Resources(nodes=a.nodes, gpus_per_node=a.gpus_per_node, cpus_per_task=a.cpus_per_task, time_min=a.time,
