@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .config import RunSpec, json_field
-from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
+from .records import (LOCK_ENV, RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
                            record_status, write_json_atomic)
 from .train import run_training, spec_to_cli
 
@@ -58,7 +58,7 @@ def run_notebook(spec: RunSpec, notebook=None, log_output: bool = False) -> dict
             pm.execute_notebook(str(notebook), str(folder / "train.ipynb"), parameters=notebook_parameters(spec),
                                 kernel_name="python3", progress_bar=False, log_output=log_output,
                                 cwd=str(notebook.parent.parent))
-        finally: os.environ.pop("GPTNB_RUN_LOCK", None)
+        finally: os.environ.pop(LOCK_ENV, None)
     return read_record(folder)
 
 # %% ../nbs/09_sweep.ipynb #8cd8d86d
