@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# every test here executes the notebook under papermill in a fresh kernel: several seconds each
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["-p", "max_steps", "2"]
 

@@ -1,4 +1,4 @@
-"""Issue: records you can trust. Each test is a defect of the earlier main: a finished run destroyed by a typo, two
+"""Records you can trust. Each test is a defect an earlier version had: a finished run destroyed by a typo, two
 processes in one folder, a full disk, bad input with unclear errors, a sweep that cared about the working directory."""
 import json
 import os
@@ -49,6 +49,7 @@ def finished(tmp_path_factory):
     return root / "done1"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code", [(["-p", "init_seed", "abc"], 2), (["-p", "intervention", "qkv-bias"], 3),
                                         (["-p", "max_steps", "2"], 3)])
 def test_a_command_pointed_at_a_finished_run_changes_nothing(finished, args, code):
@@ -60,6 +61,7 @@ def test_a_command_pointed_at_a_finished_run_changes_nothing(finished, args, cod
     assert snapshot(finished) == before   # record, weights, executed notebook: byte for byte
 
 
+@pytest.mark.slow
 def test_the_torchrun_door_refuses_a_finished_run_too(finished):
     before = snapshot(finished)
     res = subprocess.run([sys.executable, "-m", "gptnb.train", "--run-dir", str(finished), "--intervention", "qkv-bias",
@@ -77,6 +79,7 @@ def test_restart_moves_the_finished_run_aside(data, tmp_path):
     assert len(aside) == 1 and read_record(aside[0])["final_weights_sha256"] == first["final_weights_sha256"]
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_run_folder(data, tmp_path):
     spec = small(data, tmp_path / "shared", max_steps=300)
     a = subprocess.Popen(cli(spec), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -93,6 +96,7 @@ def test_two_processes_on_one_run_folder(data, tmp_path):
     assert [json.loads(r)["step"] for r in rows] == list(range(300))
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_folder_run_each_run_once(tmp_path):
     cmd = ["gptnb", "sweep", "twice", "--runs-dir", str(tmp_path), "--interventions", "baseline,qkv-bias",
            "--init-seeds", "1,2", "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)]
@@ -124,6 +128,7 @@ def test_a_full_disk_ends_with_a_failed_record_and_no_temp_files(data, tmp_path)
         subprocess.run(["umount", str(mnt)])
 
 
+@pytest.mark.slow
 def test_a_sweep_started_outside_the_checkout_with_two_workers(tmp_path):
     res = subprocess.run(["gptnb", "sweep", "outside", "--runs-dir", "runs", "--init-seeds", "1,2", "--workers", "2",
                           "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)], cwd=tmp_path, env=ENV,
@@ -133,6 +138,7 @@ def test_a_sweep_started_outside_the_checkout_with_two_workers(tmp_path):
     assert (tmp_path / "runs" / "outside" / "sweep.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_sweep_keeps_the_users_thread_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     run_sweep(Sweep("threads", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 1}), notebook=NOTEBOOK)
@@ -162,6 +168,7 @@ def test_a_garbage_sweep_log_stops_the_sweep_before_any_run(tmp_path):
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["sweep.json"]
 
 
+@pytest.mark.slow
 def test_a_missing_dataset_through_gptnb_run_leaves_a_failed_record(tmp_path):
     res = subprocess.run(["gptnb", "run", "nodata", "--runs-dir", str(tmp_path), "-p", "dataset_dir",
                           str(tmp_path / "nowhere"), "-p", "max_steps", "1"], capture_output=True, text=True, env=ENV)

@@ -1,4 +1,5 @@
-"Tests of gptnb.stats: the post's numbers, hand-computed intervals, exact permutation p-values, power inversion, bad input."
+"""Tests of gptnb.stats beyond the inline ones of 10_stats: closed forms at other levels, brute force, scipy,
+property sweeps, records on disk, plots, more bad input."""
 import json
 import math
 
@@ -23,11 +24,7 @@ def rec(name, loss, init=42, train=None, data=None, intervention="baseline", sta
 
 def test_post_three_seeds_to_stated_precision():
     s = S.summarize(SEEDS3)
-    assert round(s.mean, 6) == 3.672857
-    assert round(s.var_pop, 6) == 0.000240
-    assert abs(s.sd_pop - 0.0154919) <= 1e-7          # the post's SD is √ of its rounded variance
-    assert round(math.sqrt(0.000240), 7) == 0.0154919
-    assert s.sd_bessel / s.sd_pop == pytest.approx(math.sqrt(1.5), rel=1e-12)
+    assert round(math.sqrt(0.000240), 7) == 0.0154919   # the post's SD is √ of its rounded variance
     assert "n=3" in repr(s) and "mean=3.672857" in repr(s)
 
 
@@ -37,7 +34,7 @@ def t2(p): return (2 * p - 1) / math.sqrt(2 * p * (1 - p))      # Student t quan
 def chi2_2(p): return -2 * math.log(1 - p)                      # chi-square quantile, 2 df
 
 
-@pytest.mark.parametrize("level", [0.5, 0.8, 0.9, 0.95, 0.99])
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9, 0.99])
 def test_mean_and_sd_ci_match_closed_forms(level):
     x = np.array(SEEDS3); s = x.std(ddof=1); m = x.mean()
     half = t2((1 + level) / 2) * s / math.sqrt(3)
@@ -47,28 +44,13 @@ def test_mean_and_sd_ci_match_closed_forms(level):
     assert hi == pytest.approx(s * math.sqrt(2 / chi2_2((1 - level) / 2)), rel=1e-10)
 
 
-def test_textbook_table_values():
-    assert t2(0.975) == pytest.approx(4.303, abs=5e-4)
-    assert chi2_2(0.025) == pytest.approx(0.0506, abs=5e-5) and chi2_2(0.975) == pytest.approx(7.378, abs=5e-4)
-    # 1, 2, 3 at 50%: half-width √2/3
-    assert S.mean_ci([1., 2., 3.], 0.5) == pytest.approx((2 - math.sqrt(2) / 3, 2 + math.sqrt(2) / 3), abs=1e-12)
-
-
-def test_variance_ratio_f_interval_by_hand():
+def test_one_factor_init_interval_by_hand():
     a, b = [3.681356, 3.673943, 3.664345], [3.691526, 3.681356, 3.680505]
     sp = S.one_factor_split(a, b)
-    r = np.var(a, ddof=1) / np.var(b, ddof=1)
-    assert sp.ratio == pytest.approx(r, rel=1e-12)
-    assert sp.ratio_ci == pytest.approx((r / 39, r * 39), rel=1e-8)   # F(2,2): CDF x/(1+x)
     assert sp["init"].ci == pytest.approx((2 * sp["init"].var / chi2_2(0.975), 2 * sp["init"].var / chi2_2(0.025)))
 
 
-def test_welch_by_hand_and_against_scipy():
-    w = S.welch_test([0., 2.], [3., 5.])
-    t = -3 / math.sqrt(2)
-    assert (w.diff, w.df) == (pytest.approx(-3), pytest.approx(2))
-    assert w.t == pytest.approx(t) and w.p == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t))
-    assert w.ci == pytest.approx((-3 - t2(0.975) * math.sqrt(2), -3 + t2(0.975) * math.sqrt(2)))
+def test_welch_against_scipy():
     from scipy import stats as sps
     rng = np.random.default_rng(0); a, b = rng.normal(0, 1, 7), rng.normal(0.5, 2, 11)
     ref = sps.ttest_ind(a, b, equal_var=False)
@@ -78,8 +60,7 @@ def test_welch_by_hand_and_against_scipy():
 
 # ---- the sign-flip permutation test -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("d,p", [([3., -1., 1.], 6 / 8), ([1., 2., 3.], 2 / 8), ([1., 1., 2.], 2 / 8),
-                                 ([0.1, 0.2, 0.3, 0.4], 2 / 16), ([1., -1.], 1.0), ([0.5, 0.5, 0.5, -0.5, 0.5], 12 / 32)])
+@pytest.mark.parametrize("d,p", [([1., -1.], 1.0), ([0.5, 0.5, 0.5, -0.5, 0.5], 12 / 32)])
 def test_sign_flip_exact_hand_examples(d, p):
     got, how = S.sign_flip_test(d)
     assert got == pytest.approx(p, abs=1e-15) and how.startswith("exact")
@@ -128,9 +109,6 @@ def test_paired_by_seeds_and_errors():
 # ---- power and seeds needed ---------------------------------------------------------------------------------------
 
 def test_power_known_values():
-    assert S.seeds_needed(1.0, 1.0) == 17 and S.seeds_needed(1.0, 1.0, method="normal") == 16
-    assert S.seeds_needed(0.5, 1.0, design="paired") == 34
-    assert S.power_of(1.0, 17, 1.0) == pytest.approx(0.807, abs=5e-4)
     assert S.power_of(1e-9, 10, 1.0) == pytest.approx(0.05, abs=1e-6)      # no effect: power = alpha
 
 
@@ -175,8 +153,6 @@ def test_crossed_recovers_simulated_components():
 
 
 def test_one_factor_design_checks():
-    with pytest.raises(ValueError, match="train_seed=None"):
-        S.one_factor_split([rec("a", 3.7, 1), rec("b", 3.71, 2)], [3.7, 3.69])
     with pytest.raises(ValueError, match=r"init_seed must be held fixed, found \[1, 2\]"):
         S.one_factor_split([3.7, 3.71], [rec("a", 3.7, 1, 5), rec("b", 3.71, 2, 6)])
     with pytest.raises(ValueError, match="incomplete"):
@@ -186,9 +162,6 @@ def test_one_factor_design_checks():
 # ---- bad input ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,needle", [
-    (lambda: S.summarize([]), "got 0"),
-    (lambda: S.summarize([3.69]), "[3.69]"),
-    (lambda: S.summarize([3.69, float("nan")]), "nan"),
     (lambda: S.summarize([3.69, float("inf")]), "inf"),
     (lambda: S.summarize([3.69, "3.7"]), "'3.7'"),
     (lambda: S.summarize(SEEDS3, level=1.0), "1.0"),
@@ -198,7 +171,6 @@ def test_one_factor_design_checks():
     (lambda: S.noise_band([3.7]), "[3.7]"),
     (lambda: S.noise_band(SEEDS3, k=0), "0"),
     (lambda: S.welch_test([3.7], SEEDS3), "[3.7]"),
-    (lambda: S.paired_test([3.7, 3.6], [3.6]), "equal lengths"),
     (lambda: S.paired_test([3.7], [3.6]), "[0.1"),
     (lambda: S.detectable_effect(3, 0.01, power=1.2), "1.2"),
     (lambda: S.seeds_needed(-0.01, 0.01), "-0.01"),
@@ -236,7 +208,7 @@ def test_load_records_and_metrics(tmp_path):
 def test_published_losses():
     pub = S.post_published_losses()
     table = [r for r in pub if r["source"] == "results table"]
-    assert len(table) == 9 and all(r["decimals"] == 3 for r in table)
+    assert all(r["decimals"] == 3 for r in table)
     six = {r["run_name"]: r["test_loss"] for r in pub if r["decimals"] == 6}
     assert six == {"8xa100m40-baseline-2": 3.691526, "8xa100m40-baseline": 3.691526, "seed-22": 3.673453,
                    "seed-67": 3.653593, "seed-42-reseed-23": 3.681356, "seed-42-reseed-67": 3.680505,
@@ -244,24 +216,11 @@ def test_published_losses():
     assert S.post_loss("gpt2-small-openai", 3) == 3.5
 
 
-def test_the_sets_are_determined_by_their_means():
-    assert S.match_sets(3.672857) == [("8xa100m40-baseline", "seed-22", "seed-67")]
-    assert S.match_sets(3.684462) == [("8xa100m40-baseline", "seed-42-reseed-23", "seed-42-reseed-67")]
-    assert S.match_sets((3.637030 + 3.709400) / 2, tol=1e-6) == [("seed-42-reseed-23", "seed-23-reseed-23",
-                                                                   "seed-67-reseed-23")]
-
-
 def test_rederive_post():
     rd = S.rederive_post()
     rows = {r["figure"]: r for r in rd}
     assert len(rd) == len(S.post_stated_figures()) == 27
-    assert [k for k, r in rows.items() if not r["follows"]] == ["B.var", "B.sd", "B.band", "C.sd", "C.band", "C.all-inside"]
-    assert rows["B.var"]["recomputed"] == pytest.approx(2.50684e-5, abs=1e-10)
-    assert rows["B.sd"]["recomputed"] == pytest.approx(0.0050068, abs=1e-7)
-    assert rows["B.band"]["recomputed"] == (3.669442, 3.699483)
     assert rows["C.sd"]["recomputed"] == pytest.approx(0.0069638, abs=1e-7)
-    assert rows["C.band"]["recomputed"] == (3.652323, 3.694106)
-    assert rows["C.all-inside"]["recomputed"] == ("no-amp", "gradient-clipping", "qkv-bias")
     assert "Σd²" in rows["B.var"]["note"] and "√Σd²" in rows["C.band"]["note"]
     assert "figure" in repr(rd).splitlines()[0]
 

@@ -25,6 +25,7 @@ def gptnb(*args, cwd=ROOT):
     return subprocess.run(["gptnb", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=ENV)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_reruns_only_missing_runs_and_survives_a_failure(tmp_path):
     sweep = Sweep("s", ["baseline"], [1, 2, 3], root=str(tmp_path), extra={"max_steps": 1})
     first, second, third = (Path(r.run_dir) for r in sweep.runs())
@@ -47,6 +48,7 @@ def test_interrupted_sweep_reruns_only_missing_runs_and_survives_a_failure(tmp_p
     assert len(summary["grids"]) == 2
 
 
+@pytest.mark.slow
 def test_a_local_grid_from_outside_the_checkout_then_again_then_one_deleted(tmp_path):
     args = ["sweep", "grid", "--runs-dir", "runs", "--interventions", "baseline,qkv-bias", "--init-seeds", "1,2",
             "--workers", "2", "-p", "max_steps", "2", "--notebook", NOTEBOOK]
@@ -64,6 +66,7 @@ def test_a_local_grid_from_outside_the_checkout_then_again_then_one_deleted(tmp_
     assert status.returncode == 0 and "4 of 4 runs complete" in status.stdout
 
 
+@pytest.mark.slow
 def test_status_names_what_is_missing_and_fails_until_complete(tmp_path):
     run_sweep(Sweep("st", ["baseline"], [1, 2], root=str(tmp_path), extra={"max_steps": 1}), notebook=NOTEBOOK)
     shutil.rmtree(tmp_path / "st" / "tiny-baseline-i2")
@@ -82,6 +85,7 @@ def preempt(job) -> None:
     os.kill(tasks[0], signal.SIGUSR2)
 
 
+@pytest.mark.slow
 def test_a_preempted_job_is_requeued_and_resumes_bit_exactly(tmp_path):
     data = synthetic_dataset(tmp_path / "data")
     kw = small_run_kwargs(data, max_steps=300)
@@ -161,6 +165,7 @@ def test_dry_run_prints_one_command_per_missing_run(tmp_path):
     assert not (tmp_path / "plan").exists()
 
 
+@pytest.mark.slow
 def test_a_run_of_two_ranks_is_two_tasks_of_one_job(tmp_path):
     "nproc=2 with the local executor: two tasks of one job, each a rank of torchrun's code path (gloo on CPU)."
     data = synthetic_dataset(tmp_path / "data")

@@ -72,6 +72,7 @@ def test_stable_init_shares_common_parameters_across_interventions(tmp_path):
     assert not torch.equal(seq_base["out_head.weight"], seq_bias["out_head.weight"])
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_one_process_accumulating(tmp_path, data):
     "2 gloo ranks × microbatch 4 == 1 process × 2 accumulation steps × microbatch 4 (dropout on)."
     kw = small_run_kwargs(data, max_steps=12)
@@ -101,6 +102,7 @@ def _cli(out_dir, data, extra=()):
             "--train-overrides", json.dumps(kw["train_overrides"]), *extra]
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_write_one_complete_record(tmp_path, data):
     "`torchrun -m gptnb.train`, the multi-node entry point, with 2 local gloo processes."
     cmd = _cli(tmp_path / "tr", data)
@@ -112,6 +114,7 @@ def test_torchrun_two_processes_write_one_complete_record(tmp_path, data):
     assert rec["status"] == "complete" and rec["world_size"] == 2 and rec["nproc"] == 2
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(_cli(tmp_path / "straight", data), check=True, env=env, capture_output=True)
@@ -139,8 +142,8 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
     assert steps == list(range(300))  # no duplicated or missing metric lines after the resume
 
 
-@pytest.mark.parametrize("intervention", POST_INTERVENTIONS + ("stacked", "gpt2-init", "cosine-schedule",
-                                                          "weight-tying+gpt2-init"))
+@pytest.mark.parametrize("intervention", POST_INTERVENTIONS + (
+    "stacked", pytest.param("gpt2-init", marks=pytest.mark.slow), "cosine-schedule", "weight-tying+gpt2-init"))
 def test_every_intervention_runs_at_tiny(tmp_path, intervention):
     rec = run_training(RunSpec(run_dir=str(tmp_path / intervention), intervention=intervention, max_steps=2,
                                  train_overrides={"test_sequences": 8}))
@@ -173,6 +176,7 @@ def test_a_preset_whose_corpus_is_not_bundled_asks_for_a_dataset(tmp_path):
         train(RunSpec(run_dir=str(tmp_path / "g"), preset="gpt2-small", device="cpu", max_steps=1))
 
 
+@pytest.mark.slow
 def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
     "The full tiny preset ends at least 0.5 nats below the unigram entropy of its training tokens."
     from gptnb.data import load_tokens

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the package is what the notebooks export, notebooks are clean and paired with their
-# Markdown twins, every numbered notebook's tests pass under nbdev, and the pytest suite passes.
+# Markdown twins, the documentation site builds, every numbered notebook's tests pass under nbdev, and the pytest
+# suite passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,11 @@ unchanged nbs "notebooks are not clean: run nbdev_clean and commit"
 
 echo "== jupytext pairs: nbs/*.ipynb and nbs_md/*.md must agree"
 python tools/check_pairs.py
+
+echo "== site: build the documentation from the notebooks (rendered as committed, never executed)"
+site="$(mktemp -d)"
+python tools/build_site.py --out "$site/_site" | tail -n 1
+rm -rf "$site"
 
 echo "== nbdev_test: the numbered notebooks"
 nbdev_test --file_re '^[0-9].*\.ipynb$' --timing

@@ -1,0 +1,213 @@
+"""Build the documentation site: every notebook in nbs/ as an HTML page, README.md as index.html.
+
+    python tools/build_site.py [--out _site]
+
+nbdev's own docs need Quarto; this needs only nbconvert, which jupyterlab already brings. The notebooks are rendered
+as committed (never executed), so the build takes seconds and shows exactly what is in git: the numbered notebooks
+are committed clean, noise_study.ipynb with its outputs and figures. Every link is relative, so the folder can be
+opened from disk or served from anywhere."""
+import argparse
+import html
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter, filters
+
+ROOT = Path(__file__).resolve().parents[1]
+# the experiment notebooks follow the numbered series, in the order the README's table lists them
+EXPERIMENTS = ["train", "noise_study"]
+SITE_NAME = "gptnb"
+
+# the shared header: small, sticky, and styled here rather than in a stylesheet file so that every page stands alone
+SITE_CSS = """
+.site-nav { position: sticky; top: 0; z-index: 10; display: flex; gap: 1.2em; align-items: baseline; flex-wrap: wrap;
+  padding: 0.55em 1.2em; background: #f6f8fa; border-bottom: 1px solid #d0d7de;
+  font: 14px/1.4 -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif; }
+.site-nav a { color: #0969da; text-decoration: none; }
+.site-nav a:hover { text-decoration: underline; }
+.site-nav .site-name { font-weight: 600; color: #1f2328; }
+.site-nav .site-prev, .site-nav .site-next { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  max-width: 40em; }
+.site-nav .site-next { margin-left: auto; }
+.site-nav .site-none { color: #8c959f; }
+/* the lab template lets a figure grow to its full pixel width; keep it inside the page */
+.jp-RenderedImage img { max-width: 100%; height: auto; }
+body.jp-Notebook { max-width: 1100px; margin: 0 auto; }
+/* code blocks in Markdown (the README's commands) get no box in the lab theme and run into the next paragraph */
+.jp-RenderedMarkdown .highlight, .jp-RenderedMarkdown > pre {
+  background: var(--jp-cell-editor-background, #f5f5f5); padding: 0.4em 0.8em; margin: 0.5em 0 1em;
+  border: 1px solid var(--jp-cell-editor-border-color, #e0e0e0); border-radius: 3px; overflow-x: auto; }
+.jp-RenderedMarkdown .highlight pre { background: transparent; border: 0; padding: 0; margin: 0; }
+/* a notebook's name in code that links to its page should look like a link */
+.jp-RenderedHTMLCommon a code { color: var(--jp-content-link-color, #0969da); }
+"""
+
+
+class Page:
+    """One notebook's page: where it comes from, where it goes, and the title the navigation shows."""
+
+    def __init__(self, path: Path):
+        self.path, self.nb = path, without_front_matter(nbformat.read(path, as_version=4))
+        self.stem, self.href, self.title = path.stem, f"{path.stem}.html", first_heading(self.nb) or path.stem
+
+
+def without_front_matter(nb):
+    """Drop raw cells holding nbdev/Quarto front matter (`---` YAML `---`, e.g. `skip_exec: true`): settings for
+    nbdev's tools, not text for a reader, and the lab template would print them verbatim."""
+    def front_matter(c):
+        return c.cell_type == "raw" and re.fullmatch(r"---\n.*\n---", c.source.strip(), re.DOTALL) is not None
+    nb.cells = [c for c in nb.cells if not front_matter(c)]
+    return nb
+
+
+def first_heading(nb) -> str:
+    """The text of the notebook's first `# ` heading: each notebook names itself there, nowhere else."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown": continue
+        for line in cell.source.splitlines():
+            if line.startswith("# "): return line[2:].strip()
+    return ""
+
+
+def series_order(nbs: Path) -> list[Path]:
+    """The numbered notebooks in number order, then the experiments, then anything else (so nothing is dropped)."""
+    paths = sorted(nbs.glob("*.ipynb"))
+    numbered = [p for p in paths if p.stem[:1].isdigit()]
+    experiments = [nbs / f"{s}.ipynb" for s in EXPERIMENTS if (nbs / f"{s}.ipynb").exists()]
+    return numbered + experiments + [p for p in paths if p not in numbered and p not in experiments]
+
+
+def plain(title: str) -> str:
+    """A heading as text for <title> and link labels: Markdown's backticks dropped, HTML escaped."""
+    return html.escape(title.replace("`", ""))
+
+
+def nav_bar(pages: list[Page], i: int | None) -> str:
+    """The header every page shares: the index, and the previous and next notebook (i is None on the index)."""
+    after = 0 if i is None else i + 1   # the index leads to the first notebook
+    prev_page, next_page = pages[i - 1] if i else None, pages[after] if after < len(pages) else None
+
+    def link(page, cls, arrow_left, arrow_right):
+        if page is None: return f'<span class="{cls} site-none"></span>'
+        return f'<a class="{cls}" href="{page.href}">{arrow_left}{plain(page.title)}{arrow_right}</a>'
+    return ('<nav class="site-nav">'
+            f'<a class="site-name" href="index.html">{SITE_NAME}</a>'
+            f'{link(prev_page, "site-prev", "← ", "")}{link(next_page, "site-next", "", " →")}</nav>')
+
+
+def inject(page_html: str, nav: str) -> str:
+    """Put the site's CSS into <head> and the header straight after <body>: the template stays nbconvert's own."""
+    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}</style>\n</head>", 1)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, page_html, count=1)
+
+
+def rewrite_links(page_html: str, stems: set[str]) -> str:
+    """Links to a notebook (nbs/X.ipynb, X.ipynb) go to its page; links to the README go to the index."""
+    def href(m):
+        target = m.group(2)
+        name = re.fullmatch(r"(?:\.\./|\./)?(?:nbs/)?([\w.-]+)\.ipynb(#.*)?", target)
+        if name and name.group(1) in stems: target = f"{name.group(1)}.html{name.group(2) or ''}"
+        elif re.fullmatch(r"(?:\.\./)?README\.md", target): target = "index.html"
+        return f'{m.group(1)}"{target}"'
+    return re.sub(r'(href=)"([^"]*)"', href, page_html)
+
+
+def linkify_code(page_html: str, stems: set[str]) -> str:
+    """The README names notebooks as code (`nbs/train.ipynb`, `08_train`): make those names links to their pages.
+
+    Only inline code that is exactly a notebook's name matches, never a code block (those are inside <pre>)."""
+    def link(m):
+        return f'<a href="{m.group(2)}.html">{m.group(0)}</a>' if m.group(2) in stems else m.group(0)
+    return re.sub(r"(?<!<pre>)<code>(nbs/)?([\w-]+)(?:\.ipynb)?</code>", link, page_html)
+
+
+def clean_html(text) -> str:
+    """nbconvert's sanitizer, skipped for code cells: the lab template runs bleach over every code cell's pygments
+    output, which pygments has already escaped, and that alone was about half of the build's time."""
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    return text if re.match(r'<div class="\s*highlight', text) else filters.clean_html(text)
+
+
+def exporter() -> HTMLExporter:
+    """nbconvert's JupyterLab look; images embedded so each page is one self-contained file; no prompts, since the
+    numbered notebooks are committed unexecuted and a column of `[ ]:` would only be noise."""
+    exp = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
+                       exclude_output_prompt=True)
+    exp.register_filter("clean_html", clean_html)
+    return exp
+
+
+def render(nb, title: str, source_dir: Path, exp: HTMLExporter) -> str:
+    """One notebook to HTML as committed: never executed. source_dir resolves relative image paths."""
+    resources = {"metadata": {"name": plain(title), "path": str(source_dir)}}
+    body, _ = exp.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def contents_markdown(pages: list[Page]) -> str:
+    """The index's navigation list: the numbered series in order, then the experiment notebooks."""
+    series = [p for p in pages if p.stem not in EXPERIMENTS]
+    rest = [p for p in pages if p.stem in EXPERIMENTS]
+    lines = ["## Contents", "", "**The notebook series**", ""]
+    lines += [f"1. [{p.title}]({p.href})" for p in series]
+    lines += ["", "**The experiments**", ""] + [f"- [{p.title}]({p.href})" for p in rest]
+    return "\n".join(lines)
+
+
+def index_notebook(readme: str, pages: list[Page]):
+    """README.md as a one-notebook page, the contents list after its opening (before its first `## ` section).
+
+    Rendering it through the same exporter gives the index the notebooks' look, tables and code highlighting."""
+    head, sep, tail = readme.partition("\n## ")
+    cells = [head, contents_markdown(pages)] + ([sep.lstrip("\n") + tail] if sep else [])
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(c) for c in cells])
+
+
+def copy_images(page_html: str, source_dir: Path, out: Path) -> list[Path]:
+    """Images a page still references by relative path (embed_images inlines Markdown images, not <img> tags):
+    copy each into the site at the same relative path, so the reference keeps working."""
+    copied = []
+    for src in re.findall(r'<img[^>]*\ssrc="([^"]+)"', page_html):
+        if re.match(r"[a-z]+:|/|#", src) or ".." in Path(src).parts: continue   # URLs, data: URIs, outside the repo
+        source = source_dir / src
+        if source.is_file():
+            (out / src).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, out / src)
+            copied.append(out / src)
+    return copied
+
+
+def build(out: Path, root: Path = ROOT) -> list[Path]:
+    """Write the whole site into out (replacing what was there) and return the files written, index first."""
+    if out.exists(): shutil.rmtree(out)
+    out.mkdir(parents=True)
+    pages, exp = [Page(p) for p in series_order(root / "nbs")], exporter()
+    stems = {p.stem for p in pages}
+    index = render(index_notebook((root / "README.md").read_text(), pages), SITE_NAME, root, exp)
+    index = inject(linkify_code(rewrite_links(index, stems), stems), nav_bar(pages, None))
+    (out / "index.html").write_text(index)
+    written = [out / "index.html"] + copy_images(index, root, out)
+    for i, page in enumerate(pages):
+        body = rewrite_links(render(page.nb, page.title, page.path.parent, exp), stems)
+        (out / page.href).write_text(inject(body, nav_bar(pages, i)))
+        written += [out / page.href] + copy_images(body, page.path.parent, out)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "_site", help="the site's folder (default: _site/)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    written = build(args.out.resolve())
+    for path in written: print(path.relative_to(args.out.resolve()))
+    print(f"{len(written)} files written to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
