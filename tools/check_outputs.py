@@ -1,0 +1,134 @@
+"""Execute the numbered notebooks and compare their text outputs with the committed ones, or write them.
+
+    python tools/check_outputs.py            # CI: re-execute every numbered notebook, fail where an output changed
+    python tools/check_outputs.py --write    # after editing a notebook: execute it and commit what it shows
+    python tools/check_outputs.py --write 08_train   # only some notebooks (names or stems)
+
+A notebook's outputs are part of what it teaches, so they must be what its code produces. The comparison is on
+text (stdout, and the text form of every result and display), after masking what legitimately varies between two
+executions: temporary paths, memory addresses, pids, dates, durations and rates. Numbers are compared with a
+relative tolerance of 1e-3, so a different CPU's rounding in the last digits does not fail the check but a changed
+result does. Cells tagged `machine` (their output describes the machine, e.g. its CPU) are executed but not
+compared. stderr (progress bars, warnings) is kept in the notebook but not compared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT / "nbs"
+MASKS = [  # (pattern, replacement), applied in order
+    (re.compile(r"\x1b\[[0-9;]*[A-Za-z]"), ""),
+    (re.compile(r"0x[0-9a-fA-F]{6,}"), "0xADDR"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"), "DATE"),
+    (re.compile(r"\d{8}T\d{6}Z?"), "DATE"),
+    (re.compile(r"(?<![\w.])/(?:[\w.+@-]+/)*[\w.+@-]+"), "PATH"),
+    (re.compile(r"\bpid \d+"), "pid N"),
+    (re.compile(r"'pid': \d+"), "'pid': N"),
+    (re.compile(r"\b[0-9a-f]{12,}\b"), "HEX"),   # hashes and random tokens
+    (re.compile(r"[\d,]+(\.\d+)?\s*(ms|s|secs?|seconds|tokens/s(econd)?|it/s|s/it|MB|GB|MiB|GiB)\b"), "AMOUNT"),
+]
+NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def cell_text(cell) -> str:
+    "What a reader sees of a code cell's output, as text (stdout and every result's text/plain)."
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stdout": parts.append(out.get("text", ""))
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            parts.append(data.get("text/plain", "") if "text/plain" in data else f"<{sorted(data)}>")
+        elif out.get("output_type") == "error": parts.append(f"ERROR {out.get('ename')}: {out.get('evalue')}")
+    return "".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def masked(text: str) -> str:
+    for pattern, replacement in MASKS: text = pattern.sub(replacement, text)
+    return text
+
+
+def _numbers_close(a: str, b: str) -> bool:
+    x, y = float(a.replace(",", "")), float(b.replace(",", ""))
+    return math.isclose(x, y, rel_tol=1e-3, abs_tol=1e-9)
+
+
+def same_output(committed: str, fresh: str) -> bool:
+    "Equal after masking, numbers within a relative 1e-3."
+    a, b = masked(committed), masked(fresh)
+    if NUMBER.sub("#", a) != NUMBER.sub("#", b): return False
+    return all(_numbers_close(x, y) for x, y in zip(NUMBER.findall(a), NUMBER.findall(b)))
+
+
+def execute(path: Path):
+    "The notebook executed in a fresh kernel, from the nbs/ folder (as nbdev_test runs it)."
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NBS)}}).execute()
+    return nb
+
+
+def numbered(names) -> list[Path]:
+    paths = sorted(p for p in NBS.glob("*.ipynb") if p.name[0].isdigit())
+    if names: paths = [p for p in paths if p.stem in names or p.name in names]
+    return paths
+
+
+def differences(committed, fresh, name: str) -> list[str]:
+    "One line per code cell whose output changed (or that lost or gained its output)."
+    problems = []
+    old_cells = [c for c in committed.cells if c.cell_type == "code"]
+    new_cells = [c for c in fresh.cells if c.cell_type == "code"]
+    for i, (old, new) in enumerate(zip(old_cells, new_cells)):
+        if "machine" in old.get("metadata", {}).get("tags", []): continue
+        a, b = cell_text(old), cell_text(new)
+        if not same_output(a, b):
+            problems.append(f"{name}: code cell {i} ({old.source.splitlines()[0][:60] if old.source else ''!r}) "
+                            f"shows\n    {masked(b)[:300]!r}\n  but the committed output is\n    {masked(a)[:300]!r}")
+    return problems
+
+
+def write(paths: list[Path]) -> None:
+    for path in paths:
+        t0 = time.time()
+        nbformat.write(execute(path), path)
+        print(f"{path.name}: executed and written in {time.time() - t0:.0f} s")
+    subprocess.run(["nbdev_clean"], cwd=ROOT, check=True)   # the committed form: outputs kept, metadata stripped
+
+
+def check(paths: list[Path]) -> int:
+    problems, missing = [], []
+    for path in paths:
+        committed = nbformat.read(path, as_version=4)
+        if not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"): missing.append(path.name)
+        t0 = time.time()
+        problems += differences(committed, execute(path), path.name)
+        print(f"{path.name}: re-executed in {time.time() - t0:.0f} s")
+    problems += [f"{m}: no committed outputs; run python tools/check_outputs.py --write {m}" for m in missing]
+    for p in problems: print(p, file=sys.stderr)
+    print(f"{len(paths)} notebooks re-executed, {len(problems)} outputs differ from the committed ones")
+    return 1 if problems else 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("notebooks", nargs="*", help="names or stems of numbered notebooks (default: all)")
+    p.add_argument("--write", action="store_true", help="execute and save the outputs instead of checking them")
+    a = p.parse_args()
+    paths = numbered(a.notebooks)
+    if not paths: print(f"no numbered notebook matches {a.notebooks}", file=sys.stderr); return 2
+    if a.write: write(paths); return 0
+    return check(paths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
