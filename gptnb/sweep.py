@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -216,11 +217,14 @@ def _read_sweep_log(path: Path) -> dict:
     return log
 
 def _log_grid(sweep: Sweep, grid: dict) -> None:
+    "Add or update this grid in the sweep log; two sweeps on one folder take turns (a lock) so neither is lost."
     path = sweep.folder() / "sweep.json"
-    log = _read_sweep_log(path)
-    log["grids"] = [g for g in log["grids"] if g.get("id") != grid["id"]] + [grid]
     sweep.folder().mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"name": sweep.name, "grids": log["grids"]})
+    with open(sweep.folder() / ".sweep.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        log = _read_sweep_log(path)
+        log["grids"] = [g for g in log["grids"] if g.get("id") != grid["id"]] + [grid]
+        write_json_atomic(path, {"name": sweep.name, "grids": log["grids"]})
 
 # %% ../nbs/09_sweep.ipynb #fec95752
 @contextlib.contextmanager
@@ -301,7 +305,7 @@ def sweep_status(root, name: str) -> list[dict]:
     folder = Path(root).resolve() / name
     log = _read_sweep_log(folder / "sweep.json")
     if not log["grids"]: raise ValueError(f"no sweep log at {folder / 'sweep.json'}: nothing was planned there")
-    jobs = {r["run_name"]: r.get("job_id") for g in log["grids"] for r in g.get("results", [])}
+    jobs = {r["run_name"]: r["job_id"] for g in log["grids"] for r in g.get("results", []) if r.get("job_id")}
     names = list(dict.fromkeys(n for g in log["grids"] for n in g.get("runs", [])))
     rows = []
     for n in names:
