@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -171,6 +172,9 @@ def make_executor(kind: str, folder, resources: Resources, nproc: int = 1):
     import submitit
     if kind not in EXECUTORS: raise ValueError(f"executor={kind!r}; valid choices: {EXECUTORS}")
     if kind == "slurm":
+        if shutil.which("srun") is None:
+            raise ValueError("executor='slurm' needs a Slurm cluster, and there is no srun on PATH here; "
+                             "--dry-run shows what would be submitted, --executor local runs on this machine")
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
         ex.update_parameters(**slurm_parameters(resources, nproc))
         return ex
