@@ -148,7 +148,9 @@ def test_embedded_is_deterministic_and_idempotent(embedded, tmp_path):
     again = prepare_token_dataset("embedded", tmp_path / "again", vocab_size=vocab)
     for name in ("train.safetensors", "validation.safetensors", "manifest.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert prepare_token_dataset("embedded", out, vocab_size=vocab) == out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps   # a complete dataset is not rewritten
     check_tokenizer(out, enc)
     other = get_tokenizer(8192 if vocab is None else None)
     with pytest.raises(ValueError) as err: check_tokenizer(out, other)
