@@ -10,11 +10,11 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from .config import RunSpec, json_field
+from .config import RunSpec
 from .export import write_tensorboard
 from .records import RunFolderBusy, RunFolderTaken, record_status
 from .sweep import EXECUTORS, LAUNCHERS, Resources, Sweep, plan_commands, run_notebook, run_sweep, slurm_plan, sweep_status
-from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_value
+from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_field, parse_value
 
 # %% auto #0
 __all__ = ['COMMANDS', 'run_parameters', 'cli_parser', 'main']
@@ -26,7 +26,7 @@ def run_parameters(pairs) -> dict:
     out = {}
     for key, text in pairs:
         if key not in names: raise ValueError(f"unknown run parameter {key!r}; valid parameters: {names}")
-        out[key] = json_field(text, key) if key.endswith("_overrides") else parse_value(text)
+        out[key] = parse_field(key, text)
     return out
 
 def _seeds(text: str) -> list: return [parse_value(s) for s in text.split(",") if s.strip()] if text else []

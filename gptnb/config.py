@@ -309,6 +309,10 @@ class RunSpec:
     def name(self) -> str: return self.run_name or default_run_name(self)
     def folder(self) -> Path: return Path(self.run_dir) if self.run_dir else Path("runs") / self.name()
     def identity(self) -> dict: return {k: v for k, v in asdict(self).items() if k not in WHERE_FIELDS}
+    def changes(self) -> dict:
+        "The fields that differ from their defaults: all a command line or papermill needs to say."
+        default = RunSpec()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod

@@ -17,8 +17,8 @@ from .data import get_tokenizer, load_tokens
 from .model import GPTModel, generate, load_model, read_safetensors
 
 # %% auto #0
-__all__ = ['SMOKE_PROMPT', 'sequence_windows', 'eval_loss', 'test_loss', 'evaluate_run', 'smoke_test', 'compare_weights',
-           'unigram_entropy']
+__all__ = ['SMOKE_PROMPT', 'sequence_windows', 'eval_loss', 'test_slice_loss', 'test_loss', 'evaluate_run', 'smoke_test',
+           'compare_weights', 'unigram_entropy']
 
 # %% ../nbs/05_evaluate.ipynb #7e82b4c5
 def sequence_windows(tokens, first: int, count: int, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,11 +46,15 @@ def eval_loss(model, tokens, first: int, count: int, context_length: int, batch_
     return total / n
 
 # %% ../nbs/05_evaluate.ipynb #a541197c
+def test_slice_loss(model: GPTModel, val_tokens, test_sequences: int, batch_size: int, device="cpu") -> float:
+    "Loss on the test slice: the first `test_sequences` windows of the validation tokens."
+    return eval_loss(model, val_tokens, 0, test_sequences, model.cfg.context_length, batch_size, device)
+
 def test_loss(model: GPTModel, dataset_dir, test_sequences: int = 512, batch_size: int = 16,
               device="cpu") -> float:
     "Loss on the test slice of a dataset's validation split, to 6 decimal places."
     tokens = load_tokens(Path(dataset_dir) / "validation.safetensors")
-    return round(eval_loss(model, tokens, 0, test_sequences, model.cfg.context_length, batch_size, device), 6)
+    return round(test_slice_loss(model, tokens, test_sequences, batch_size, device), 6)
 
 def evaluate_run(run_dir, device="cpu") -> float:
     "Re-evaluate a finished run's final weights on its test slice (what `record.json` reports)."

@@ -5,7 +5,6 @@
 # %% ../nbs/06_records.ipynb #ebc4047d
 from __future__ import annotations
 
-import errno
 import fcntl
 from contextlib import contextmanager
 import json
@@ -27,7 +26,7 @@ import tempfile
 import numpy as np
 import torch
 
-from .config import RunSpec, hardware
+from .config import RunSpec
 from .seeding import deterministic_flags
 
 
@@ -36,8 +35,8 @@ __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE
            'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy', 'lock_holder',
            'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
            'RunFolderTaken', 'move_aside', 'claim_run_folder', 'describe_error', 'start_record', 'finish_record',
-           'record_failed_start', 'read_record', 'record_status', 'is_complete', 'update_record', 'read_records',
-           'read_metric_rows', 'MetricsLog', 'read_metrics', 'plot_metrics']
+           'record_failed_start', 'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record',
+           'read_records', 'read_metric_rows', 'MetricsLog', 'read_metrics', 'plot_metrics']
 
 # %% ../nbs/06_records.ipynb #908ccf05
 @contextmanager
@@ -333,11 +332,16 @@ def read_record(run_dir) -> dict:
     if rec["status"] == "running" and lock_holder(run_dir) is None: rec["status"] = "interrupted"
     return {**rec, "run_dir": str(Path(run_dir))}
 
+def record_and_status(run_dir) -> tuple[dict, str | None]:
+    "The record (`{}` when there is none or it is unreadable) and its status, `unreadable`, or None."
+    try: rec = read_record(run_dir)
+    except FileNotFoundError: return {}, None
+    except ValueError: return {}, "unreadable"
+    return rec, rec["status"]
+
 def record_status(run_dir) -> str | None:
     "complete / running / interrupted / failed / diverged, `unreadable`, or None when there is no record."
-    try: return read_record(run_dir)["status"]
-    except FileNotFoundError: return None
-    except ValueError: return "unreadable"
+    return record_and_status(run_dir)[1]
 
 def is_complete(run_dir) -> bool: return record_status(run_dir) == "complete"
 

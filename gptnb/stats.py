@@ -5,7 +5,6 @@
 # %% ../nbs/10_stats.ipynb #b747ed2f
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy import optimize, stats as sps
 
-from .records import read_metrics, read_records
+from .records import read_metrics
 
 # %% auto #0
 __all__ = ['POST_SEED_RUNS', 'record_loss', 'as_losses', 'complete_runs', 'select', 'Summary', 'mean_ci', 'sd_ci', 'summarize',

@@ -12,24 +12,21 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .config import RunSpec, json_field
-from .records import (LOCK_ENV, RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
-                           record_status, write_json_atomic)
-from .train import run_training, spec_to_cli
+from .config import RunSpec
+from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
+                           record_and_status, record_status, write_json_atomic)
+from .train import run_training, spec_to_cli, value_text
 
 # %% auto #0
-__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'notebook_parameters', 'run_notebook', 'Sweep',
-           'papermill_command', 'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor',
-           'slurm_parameters', 'slurm_plan', 'run_sweep', 'sweep_status']
+__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'run_notebook', 'Sweep', 'papermill_command',
+           'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor', 'slurm_parameters',
+           'slurm_plan', 'run_sweep', 'sweep_status']
 
 # %% ../nbs/09_sweep.ipynb #8aed23f5
 def find_train_notebook(start=None) -> Path:
@@ -42,10 +39,16 @@ def find_train_notebook(start=None) -> Path:
     if shipped.is_file(): return shipped
     raise FileNotFoundError(f"no nbs/train.ipynb in {here} or its parents, and none shipped with gptnb at {shipped}")
 
-def notebook_parameters(spec: RunSpec) -> dict:
-    "The papermill parameters of `spec`: every field that differs from its default."
-    default = RunSpec()
-    return {f.name: getattr(spec, f.name) for f in fields(RunSpec) if getattr(spec, f.name) != getattr(default, f.name)}
+@contextlib.contextmanager
+def _environment(**values):
+    "Set environment variables inside the block for the processes started there (they inherit ours), then restore them."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 def run_notebook(spec: RunSpec, notebook=None, log_output: bool = False) -> dict:
     "Execute the experiment notebook for one run into `<run folder>/train.ipynb`; returns the run's record."
@@ -55,12 +58,10 @@ def run_notebook(spec: RunSpec, notebook=None, log_output: bool = False) -> dict
     folder = spec.folder().resolve()
     with claim_run_folder(spec) as claim:   # a restart moves the old folder aside here, once
         spec = replace(spec, run_name=spec.name(), run_dir=str(folder), restart=False)
-        os.environ.update(claim.child_env())
-        try:
-            pm.execute_notebook(str(notebook), str(folder / "train.ipynb"), parameters=notebook_parameters(spec),
+        with _environment(**claim.child_env()):   # papermill's kernel runs under this process's lock
+            pm.execute_notebook(str(notebook), str(folder / "train.ipynb"), parameters=spec.changes(),
                                 kernel_name="python3", progress_bar=False, log_output=log_output,
                                 cwd=str(notebook.parent.parent))
-        finally: os.environ.pop(LOCK_ENV, None)
     return read_record(folder)
 
 # %% ../nbs/09_sweep.ipynb #8cd8d86d
@@ -108,8 +109,7 @@ LAUNCHERS = ("papermill", "torchrun")
 
 def papermill_command(spec: RunSpec, notebook="nbs/train.ipynb") -> str:
     d = shlex.quote(spec.run_dir)
-    params = " ".join(f"-p {k} {shlex.quote(json.dumps(v) if isinstance(v, dict) else str(v))}"
-                      for k, v in notebook_parameters(spec).items())
+    params = " ".join(f"-p {k} {shlex.quote(value_text(v))}" for k, v in spec.changes().items())
     return f"mkdir -p {d} && papermill {shlex.quote(str(notebook))} {d}/train.ipynb {params}"
 
 def torchrun_command(spec: RunSpec) -> str:
@@ -231,23 +231,11 @@ def _log_grid(sweep: Sweep, grid: dict) -> None:
         write_json_atomic(path, {"name": sweep.name, "grids": log["grids"]})
 
 # %% ../nbs/09_sweep.ipynb #fec95752
-@contextlib.contextmanager
-def _environment(**values):
-    "Set environment variables for the jobs started inside the block (they inherit this process's environment)."
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-
 def _outcome(spec: RunSpec, job) -> dict:
     try: out = job.result()
     except Exception as e: out = {"status": "failed", "error": (str(e).strip().splitlines() or [repr(e)])[-1]}
-    status = record_status(spec.run_dir)
-    outcome = "busy" if out["status"] == "busy" else (status if status not in (None, "unreadable") else out["status"])
-    rec = read_record(spec.run_dir) if status not in (None, "unreadable") else {}
+    rec, status = record_and_status(spec.run_dir)
+    outcome = "busy" if out["status"] == "busy" else (status if rec else out["status"])
     return {"run_name": spec.run_name, "outcome": outcome, "job_id": str(job.job_id),
             "error": None if outcome == "complete" else rec.get("error") or out.get("error"),
             "test_loss": rec.get("test_loss")}
@@ -313,8 +301,8 @@ def sweep_status(root, name: str) -> list[dict]:
     names = list(dict.fromkeys(n for g in log["grids"] for n in g.get("runs", [])))
     rows = []
     for n in names:
-        state = record_status(folder / n) or "missing"
-        rec = read_record(folder / n) if state not in ("missing", "unreadable") else {}
+        rec, state = record_and_status(folder / n)
+        state = state or "missing"
         error = (rec.get("error") or "").strip().splitlines()
         rows.append({"run_name": n, "state": state, "job_id": rec.get("job_id") or jobs.get(n),
                      "test_loss": rec.get("test_loss"), "error": error[0] if error else None})

@@ -25,10 +25,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .config import (RunSpec, TrainConfig, from_namespace, get_preset, hardware, json_field, parse_interventions,
-                          resolve_precision)
+from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
+                          parse_interventions, resolve_precision)
 from .data import TokenBatches, check_dataset, load_manifest, load_tokens, prepare_token_dataset, sha256_file
-from .evaluate import eval_loss
+from .evaluate import eval_loss, test_slice_loss
 from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
 from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
                            finish_record,
@@ -41,8 +41,9 @@ __all__ = ['AUTOCAST_DTYPES', 'EXIT_COMPLETE', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 
            'resolve_device', 'check_nproc', 'mix_seed', 'draw_loop_seed', 'seed_microbatch', 'RunData',
            'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer', 'setup',
            'resume', 'checkpoint', 'autocast', 'Diverged', 'accumulate_gradients', 'optimizer_step', 'after_step',
-           'test_slice_loss', 'finish', 'train', 'dataset_identity', 'print_summary', 'run_training', 'notebook_spec',
-           'launch', 'parse_value', 'add_run_arguments', 'spec_from_args', 'spec_to_cli', 'main']
+           'run_test_loss', 'finish', 'train', 'dataset_identity', 'print_summary', 'run_training', 'notebook_spec',
+           'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args', 'spec_to_cli',
+           'main']
 
 # %% ../nbs/08_train.ipynb #b76a4d27
 @dataclass(frozen=True)
@@ -62,9 +63,7 @@ def dist_env() -> DistEnv:
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     "`auto` is CUDA when there is one; a bare `cuda` becomes this process's GPU."
-    if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device={device!r}; valid choices: 'auto', 'cpu', 'cuda', 'cuda:N'")
+    if check_device(device) == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available(): raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu'")
@@ -107,9 +106,10 @@ def dataset_folder(spec: RunSpec, env: DistEnv) -> Path:
         raise ValueError(f"preset {preset.name!r} trains on {preset.dataset!r}, which is not bundled: pass dataset_dir= a "
                          f"folder holding train.safetensors and validation.safetensors (the post's published token "
                          f"files, or gptnb.data.prepare_token_dataset of local parquet files)")
-    if env.local_rank == 0: prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
+    if env.local_rank == 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
     if env.distributed: dist.barrier()   # the other ranks find it prepared
-    return Path(prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size))
+    if env.local_rank != 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
+    return Path(path)
 
 def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfig) -> RunData:
     path = dataset_folder(spec, env)
@@ -296,9 +296,8 @@ def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: 
         p.elapsed_s = elapsed   # the caller's clock still runs from `started`
 
 # %% ../nbs/08_train.ipynb #e7b4e2ed
-def test_slice_loss(t: Trainer) -> float:
-    return eval_loss(t.model, t.data.val_tokens, 0, t.tcfg.test_sequences, t.mcfg.context_length,
-                     t.tcfg.micro_batch_size, t.device)
+def run_test_loss(t: Trainer) -> float:
+    return test_slice_loss(t.model, t.data.val_tokens, t.tcfg.test_sequences, t.tcfg.micro_batch_size, t.device)
 
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
@@ -314,7 +313,7 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     if t.env.is_main:
         summary["final_weights_sha256"] = weights_fingerprint(t.model.state_dict())
         with replacing(Path(run_dir) / "model.safetensors") as tmp: save_model(t.model, tmp)
-        summary["test_loss"] = round(test_slice_loss(t), 6)
+        summary["test_loss"] = round(run_test_loss(t), 6)
     if t.env.distributed: dist.barrier()
     return summary
 
@@ -324,7 +323,7 @@ def train(spec: RunSpec) -> dict:
     t = setup(spec.validate())
     run_dir = spec.folder()
     resumed_at = resume(t, run_dir)
-    if resumed_at is None and t.env.is_main: t.progress.initial_test_loss = test_slice_loss(t)
+    if resumed_at is None and t.env.is_main: t.progress.initial_test_loss = run_test_loss(t)
     start = t.progress.step
     log = MetricsLog(run_dir, resume_step=start) if t.env.is_main else None
     bar = tqdm(total=t.total_steps, initial=start, desc=run_dir.name, disable=not t.env.is_main, mininterval=1.0)
@@ -437,6 +436,16 @@ def parse_value(text: str):
         except ValueError: pass
     return text
 
+_FIELD_TYPES = {f.name: f.type for f in fields(RunSpec)}
+
+def parse_field(name: str, text: str):
+    "The command-line text of RunSpec field `name` as a value: JSON for the override dicts, else as papermill reads it."
+    return json_field(text, name) if _FIELD_TYPES.get(name) == "dict" else parse_value(text)
+
+def value_text(value) -> str:
+    "A run value as command-line text that `parse_field` reads back."
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     "One flag per RunSpec field (`init_seed` → `--init-seed`), its help from the field."
     for f in fields(RunSpec):
@@ -448,19 +457,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
     "The RunSpec the parsed flags describe (text values read as papermill would; dicts as JSON)."
     values = {f.name: getattr(args, f.name) for f in fields(RunSpec) if hasattr(args, f.name)}
-    for f in fields(RunSpec):
-        if f.name in values and isinstance(values[f.name], str):
-            values[f.name] = json_field(values[f.name], f.name) if f.type == "dict" else parse_value(values[f.name])
-    return RunSpec(**values)
+    return RunSpec(**{k: parse_field(k, v) if isinstance(v, str) else v for k, v in values.items()})
 
 def spec_to_cli(spec: RunSpec) -> list[str]:
     "The flags that reproduce `spec` (only fields that differ from their defaults)."
-    out, default = [], RunSpec()
-    for f in fields(RunSpec):
-        v = getattr(spec, f.name)
-        if v == getattr(default, f.name): continue
-        flag = "--" + f.name.replace("_", "-")
-        out += [flag] if f.type == "bool" else [flag, json.dumps(v) if isinstance(v, dict) else str(v)]
+    out = []
+    for name, v in spec.changes().items():
+        flag = "--" + name.replace("_", "-")
+        out += [flag] if _FIELD_TYPES[name] == "bool" else [flag, value_text(v)]
     return out
 
 # %% ../nbs/08_train.ipynb #6f93c83d

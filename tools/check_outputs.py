@@ -14,7 +14,6 @@ compared. stderr (progress bars, warnings) is kept in the notebook but not compa
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import subprocess
