@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import RunSpec
 from .export import write_tensorboard
-from .records import RunFolderBusy, RunFolderTaken, record_status
-from .sweep import EXECUTORS, LAUNCHERS, Resources, Sweep, plan_commands, run_notebook, run_sweep, slurm_plan, sweep_status
+from .records import RunFolderBusy, RunFolderTaken, read_record, record_and_status, record_status, write_json_atomic
+from .stats import sequential_test
+from .sweep import EXECUTORS, LAUNCHERS, Resources, Sweep, find_microbatch, plan_commands, run_notebook, run_sweep, slurm_plan, sweep_status
 from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_field, parse_value
 
 # %% auto #0
-__all__ = ['COMMANDS', 'run_parameters', 'cli_parser', 'main']
+__all__ = ['SEED_LISTS', 'COMMANDS', 'run_parameters', 'cli_parser', 'seed_pairs', 'seed_cell', 'paired_differences',
+           'run_until_decided', 'main']
 
 # %% ../nbs/12_cli.ipynb #210566fa
 def run_parameters(pairs) -> dict:
@@ -64,6 +67,12 @@ def _sweep_parser(sub) -> None:
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any other sbatch option")
     s.add_argument("--dry-run", action="store_true", help="print what would run (commands, or Slurm resources)")
     s.add_argument("--launcher", default="papermill", choices=LAUNCHERS, help="for --dry-run without --executor slurm")
+    s.add_argument("--until-decided", action="store_true",
+                   help="run seed pairs one at a time; stop each intervention when the sequential test decides it")
+    s.add_argument("--max-seeds", type=int, default=None, help="with --until-decided: at most this many seed pairs")
+    s.add_argument("--alpha", type=float, default=0.05, help="with --until-decided: the test's error rate")
+    s.add_argument("--margin", type=float, default=None,
+                   help="with --until-decided: effects within ±MARGIN (loss units) count as equivalent")
 
 def cli_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gptnb", description="Train GPT-2-style models and measure seed noise.")
@@ -71,9 +80,72 @@ def cli_parser() -> argparse.ArgumentParser:
     _run_parser(sub); _sweep_parser(sub)
     st = sub.add_parser("status", help="every planned run of a sweep and its state (also: gptnb sweep status NAME)")
     st.add_argument("name"); st.add_argument("--runs-dir", default="runs")
+    fm = sub.add_parser("find-microbatch", help="the largest microbatch a run's settings train with on this device")
+    fm.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    fm.add_argument("--limit", type=int, default=1024, help="the largest size tried")
     tb = sub.add_parser("tensorboard", help="write TensorBoard event files from a folder of run records")
     tb.add_argument("runs_dir"); tb.add_argument("--out", default=None)
     return p
+
+# %% ../nbs/12_cli.ipynb #606b1fa4
+SEED_LISTS = ("init_seeds", "train_seeds", "data_seeds")
+
+def seed_pairs(sweep: Sweep, max_seeds: int | None = None) -> list[tuple]:
+    "(init, train, data) seeds of each pair in order: the sweep's seed lists side by side; a list of one serves all."
+    lengths = {name: len(getattr(sweep, name)) for name in SEED_LISTS}
+    n = max(lengths.values())
+    uneven = {name: k for name, k in lengths.items() if k not in (1, n)}
+    if uneven: raise ValueError(f"seed lists of {uneven} seeds cannot be paired with one of {n}: give each list "
+                                f"either one seed or {n}")
+    if max_seeds is not None:
+        if isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or not 1 <= max_seeds <= n:
+            raise ValueError(f"max_seeds={max_seeds!r}: must be between 1 and the {n} seed pairs the sweep lists")
+        n = max_seeds
+    return [tuple(getattr(sweep, name)[k if lengths[name] > 1 else 0] for name in SEED_LISTS) for k in range(n)]
+
+def seed_cell(sweep: Sweep, interventions: list, seeds: tuple) -> Sweep:
+    "The one-seed-cell sweep of `interventions` at `seeds`, in the same folder as `sweep`."
+    return replace(sweep, interventions=list(interventions), init_seeds=[seeds[0]], train_seeds=[seeds[1]],
+                   data_seeds=[seeds[2]])
+
+def paired_differences(sweep: Sweep, intervention: str, pairs: list) -> list:
+    "Test loss of `intervention` minus the baseline's, for each pair where both runs are complete."
+    diffs = []
+    for seeds in pairs:
+        base, treated = seed_cell(sweep, ["baseline", intervention], seeds).runs()
+        losses = [record_and_status(r.run_dir) for r in (base, treated)]
+        if all(status == "complete" for _, status in losses):
+            diffs.append(losses[1][0]["test_loss"] - losses[0][0]["test_loss"])
+        else: warnings.warn(f"{intervention} at seeds {seeds}: a run of the pair is not complete; the pair is left out")
+    return diffs
+
+# %% ../nbs/12_cli.ipynb #cd444ab8
+def _decisions_table(results: dict) -> str:
+    rows = [f"{'intervention':<28} {'decision':>10} {'pairs':>5} {'mean diff':>10}  confidence sequence"]
+    for name, r in results.items():
+        rows.append(f"{name:<28} {r.decision:>10} {r.n:>5} {r.mean:>+10.5f}  [{r.cs[0]:+.5f}, {r.cs[1]:+.5f}]")
+    return "\n".join(rows)
+
+def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alpha: float = 0.05,
+                      margin: float | None = None) -> dict:
+    "Run seed pairs one at a time, each intervention until `sequential_test` decides it; their final results."
+    arms = [i for i in sweep.interventions if i != "baseline"]
+    if not arms: raise ValueError(f"interventions={sweep.interventions}: name at least one besides the baseline")
+    sequential_test([0.0, 1.0], alpha=alpha, margin=margin)   # a bad alpha or margin fails before any run
+    pairs, results, rounds = seed_pairs(sweep, max_seeds), {}, []
+    for k, seeds in enumerate(pairs):
+        open_arms = [i for i in arms if i not in results or results[i].decision == "undecided"]
+        if not open_arms: break
+        run_cell(seed_cell(sweep, ["baseline", *open_arms], seeds))
+        for arm in open_arms:
+            diffs = paired_differences(sweep, arm, pairs[:k + 1])
+            if diffs: results[arm] = sequential_test(diffs, alpha=alpha, margin=margin)
+        rounds.append({"pair": k + 1, "seeds": list(seeds), "ran": open_arms,
+                       "decisions": {a: vars(r) for a, r in results.items()}})
+        sweep.folder().mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sweep.folder() / "sequential.json", {"alpha": alpha, "margin": margin, "rounds": rounds})
+        print(f"after pair {k + 1} (seeds {seeds}):\n{_decisions_table(results)}")
+    return results
 
 # %% ../nbs/12_cli.ipynb #1538b6d7
 def _run_main(a) -> int:
@@ -97,11 +169,21 @@ def _sweep_main(a) -> int:
     if a.dry_run:
         print(slurm_plan(sweep, res) if a.executor == "slurm" else "\n".join(plan_commands(sweep, a.launcher)))
         return EXIT_COMPLETE
+    if a.until_decided: return _until_decided_main(a, sweep, res)
     results = run_sweep(sweep, workers=a.workers, notebook=a.notebook, executor=a.executor, resources=res)
     for r in results:
         loss = r["test_loss"] if r["test_loss"] is not None else ""
         print(f"{r['outcome']:>11}  {r['run_name']}  {loss}  {r.get('job_id') or ''}  {r['error'] or ''}")
     return EXIT_COMPLETE if all(r["outcome"] in ("complete", "skipped", "submitted") for r in results) else EXIT_FAILED
+
+def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
+    if a.executor == "slurm":
+        raise ValueError("--until-decided waits for each pair before choosing the next, so it needs --executor local "
+                         "or debug; on a cluster, run it inside an allocation (e.g. under salloc)")
+    if a.dry_run: raise ValueError("--until-decided cannot be planned ahead (--dry-run): its runs depend on results")
+    run_cell = lambda cell: run_sweep(cell, workers=a.workers, notebook=a.notebook, executor=a.executor, resources=res)
+    run_until_decided(sweep, run_cell, max_seeds=a.max_seeds, alpha=a.alpha, margin=a.margin)
+    return EXIT_COMPLETE
 
 def _status_main(a) -> int:
     rows = sweep_status(a.runs_dir, a.name)
@@ -111,12 +193,20 @@ def _status_main(a) -> int:
     print(f"{done} of {len(rows)} runs complete")
     return EXIT_COMPLETE if done == len(rows) else EXIT_FAILED
 
+def _find_microbatch_main(a) -> int:
+    spec = RunSpec(**run_parameters(a.parameter)).validate()
+    size, trials = find_microbatch(spec, a.limit)
+    for n, ok in trials: print(f"microbatch {n:>5}: {'fits' if ok else 'out of memory'}")
+    print(f"Max microbatch size was {size}")
+    return EXIT_COMPLETE
+
 def _tensorboard_main(a) -> int:
     for folder in write_tensorboard(a.runs_dir, a.out): print(folder)
     return EXIT_COMPLETE
 
 # %% ../nbs/12_cli.ipynb #ed9a0a54
-COMMANDS = {"run": _run_main, "sweep": _sweep_main, "status": _status_main, "tensorboard": _tensorboard_main}
+COMMANDS = {"run": _run_main, "sweep": _sweep_main, "status": _status_main, "find-microbatch": _find_microbatch_main,
+            "tensorboard": _tensorboard_main}
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from contextlib import contextmanager
 import json
 import os
@@ -25,18 +26,20 @@ import tempfile
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
 from .seeding import deterministic_flags
 
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'replacing',
-           'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy', 'lock_holder',
-           'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
+__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'TEST_LOSSES_FILE',
+           'replacing', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy',
+           'lock_holder', 'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
            'RunFolderTaken', 'move_aside', 'claim_run_folder', 'describe_error', 'start_record', 'finish_record',
            'record_failed_start', 'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record',
-           'read_records', 'read_metric_rows', 'MetricsLog', 'read_metrics', 'plot_metrics']
+           'read_records', 'write_test_losses', 'read_test_losses', 'read_metric_rows', 'MetricsLog', 'read_metrics',
+           'plot_metrics']
 
 # %% ../nbs/06_records.ipynb #908ccf05
 @contextmanager
@@ -198,6 +201,8 @@ class RunRecord:
     final_weights_sha256: str | None = None
     initial_test_loss: float | None = None
     test_loss: float | None = None
+    test_protocol: str | None = None           # the evaluation protocol behind test_loss (05_evaluate)
+    test_losses_sha256: str | None = None      # of test_losses.safetensors: one loss per test sequence
     final_train_loss: float | None = None
     best_val_loss: float | None = None
     total_steps: int | None = None
@@ -365,6 +370,34 @@ def _record_files(p: Path) -> list[Path]:
 def read_records(*paths) -> list[dict]:
     "The records of run folders, of every run folder below a root, or of `record.json` files."
     return [read_record(f.parent) for p in map(Path, paths) for f in _record_files(p)]
+
+# %% ../nbs/06_records.ipynb #6452147e
+TEST_LOSSES_FILE = "test_losses.safetensors"
+
+def write_test_losses(run_dir, losses) -> str:
+    "Store one test loss per sequence (float64) atomically beside the record; returns the file's sha256."
+    arr = np.asarray(losses, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise ValueError(f"per-sequence test losses must be a non-empty 1-D array of finite numbers, got shape "
+                         f"{arr.shape} with {int((~np.isfinite(arr)).sum())} non-finite values")
+    data = save_tensors({"loss": torch.from_numpy(arr.copy())})
+    write_bytes_atomic(Path(run_dir) / TEST_LOSSES_FILE, data)
+    return hashlib.sha256(data).hexdigest()
+
+def read_test_losses(run_dir) -> np.ndarray | None:
+    "A run's per-sequence test losses, checked against its record; None for a record made before they were kept."
+    rec, path = read_record(run_dir), Path(run_dir) / TEST_LOSSES_FILE
+    sha = rec.get("test_losses_sha256")
+    if sha is None:
+        if path.exists(): raise ValueError(f"{path} exists but {run_dir}/record.json names no test_losses_sha256")
+        return None
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing; the record names one (sha256 {sha[:12]}…)")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha: raise ValueError(f"{path} is not the file the record names (sha256 differs)")
+    losses = load_tensors(data)["loss"].numpy()
+    if rec.get("test_loss") is not None and abs(losses.mean() - rec["test_loss"]) > 1e-6:
+        raise ValueError(f"{path}: the mean {losses.mean():.7f} is not the record's test_loss {rec['test_loss']}")
+    return losses
 
 # %% ../nbs/06_records.ipynb #2007b206
 def read_metric_rows(path) -> list[dict]:

@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, stats as sps
 
 from .records import read_metrics
 
 # %% auto #0
-__all__ = ['POST_SEED_RUNS', 'record_loss', 'as_losses', 'complete_runs', 'select', 'Summary', 'mean_ci', 'sd_ci', 'summarize',
-           'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'seed_key', 'pair_by_seeds',
-           'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_test', 'WelchResult', 'welch_test',
-           'Component', 'VarianceSplit', 'one_factor_split', 'seed_grid', 'crossed_split', 'power_of',
-           'detectable_effect', 'seeds_needed', 'post_published_losses', 'post_loss', 'match_sets', 'sd_variants',
-           'post_stated_figures', 'rederive_post', 'plot_noise_strip', 'plot_loss_curves', 'plot_variance_split']
+__all__ = ['ADJUST_METHODS', 'COMPARISON_TESTS', 'CI_METHODS', 'SEED_FACTORS', 'DECISIONS', 'POST_SEED_RUNS', 'record_loss',
+           'as_losses', 'complete_runs', 'select', 'Summary', 'mean_ci', 'sd_ci', 'summarize', 'NoiseBand',
+           'noise_band', 'Table', 'group_losses', 'verdicts', 'prediction_interval', 'band_coverage', 'k_for_coverage',
+           'prediction_band', 'band_rule', 'verdict_frame', 'seed_key', 'pair_by_seeds', 'same_initial_weights',
+           'sign_flip_test', 'PairedResult', 'paired_losses', 'paired_test', 'WelchResult', 'welch_test',
+           'adjust_pvalues', 'pvalue_verdicts', 'BootstrapResult', 'multi_bootstrap', 'SuperiorityResult',
+           'prob_superiority', 'Component', 'VarianceSplit', 'one_factor_split', 'mls_interval', 'seed_grid',
+           'crossed_split', 'main_effect_mean_squares', 'seed_cube', 'crossed3_split', 'reml_components', 'power_of',
+           'detectable_effect', 'seeds_needed', 'cs_threshold', 'SequentialResult', 'sequential_test',
+           'first_decisions', 'simulate_sequential', 'post_published_losses', 'post_loss', 'match_sets', 'sd_variants',
+           'post_stated_figures', 'rederive_post', 'plot_noise_strip', 'plot_loss_curves', 'plot_variance_split',
+           'curve_noise', 'plot_curve_noise']
 
 # %% ../nbs/10_stats.ipynb #9a53a53c
 def _check_unit(value, name: str) -> float:
@@ -197,6 +205,57 @@ def verdicts(results, band: NoiseBand, baseline: float | None = None, sort: bool
     if sort: rows.sort(key=lambda r: -r["loss"])
     return Table(("intervention", "n", "loss", "improvement", "inside", "direction", "verdict"), tuple(rows))
 
+# %% ../nbs/10_stats.ipynb #b1228fde
+def _check_positive(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not 0 < x < math.inf:
+        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
+    return float(x)
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer ≥ 2 (seeds per arm, or pairs), got {n!r}")
+    return int(n)
+
+def prediction_interval(losses, coverage: float = 0.95) -> tuple:
+    "Interval that holds ONE new run's loss with probability `coverage`: mean ± t·s·√(1 + 1/n), s the Bessel SD."
+    x, coverage = as_losses(losses, min_n=2), _check_unit(coverage, "coverage")
+    n = len(x)
+    half = sps.t.ppf(1 - (1 - coverage) / 2, n - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / n)
+    return (float(x.mean() - half), float(x.mean() + half))
+
+def _sd_scale(n: int, ddof: int) -> float:
+    "The band's SD over the Bessel SD: √((n−1)/n) for the population SD, 1 for Bessel's."
+    if ddof not in (0, 1): raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
+    return math.sqrt((n - 1) / n) if ddof == 0 else 1.0
+
+def band_coverage(k: float, n: int, ddof: int = 0) -> float:
+    "True probability that one new run lands inside mean ± k·SD of `n` runs (normal losses; `ddof` 0 or 1)."
+    k, n = _check_positive(k, "k"), _check_n(n)
+    return float(2 * sps.t.cdf(k * _sd_scale(n, ddof) * math.sqrt(n / (n + 1)), n - 1) - 1)
+
+def k_for_coverage(coverage: float, n: int, ddof: int = 0) -> float:
+    "The k for which mean ± k·SD of `n` runs holds one new run with probability `coverage`."
+    coverage, n = _check_unit(coverage, "coverage"), _check_n(n)
+    return float(sps.t.ppf((1 + coverage) / 2, n - 1) / (_sd_scale(n, ddof) * math.sqrt(n / (n + 1))))
+
+def prediction_band(noise, coverage: float = 0.95) -> NoiseBand:
+    "The prediction interval as a `NoiseBand` (Bessel SD, k = t·√(1 + 1/n)), usable wherever a band is."
+    x, coverage = as_losses(noise, "noise", min_n=2), _check_unit(coverage, "coverage")
+    return NoiseBand(float(x.mean()), float(x.std(ddof=1)), k_for_coverage(coverage, len(x), ddof=1), 1, len(x))
+
+def band_rule(band: NoiseBand) -> str:
+    "Words for the rule a band applies, with its true coverage of one new run when `n` is known."
+    if band.n is None: return f"±{band.k:g} SD (coverage unknown: n not given)"
+    cov = band_coverage(band.k, band.n, band.ddof)
+    return f"±{band.k:.4g} SD (ddof={band.ddof}) of {band.n} runs: {100 * cov:.1f}% prediction interval"
+
+def verdict_frame(results, band: NoiseBand, baseline: float | None = None) -> pd.DataFrame:
+    "`verdicts` as a DataFrame, with the band and the rule that made each verdict (and its true coverage)."
+    df = pd.DataFrame(list(verdicts(results, band, baseline)))
+    df["band"] = f"[{band.low:.6f}, {band.high:.6f}]"
+    df["rule"] = band_rule(band)
+    return df
+
 # %% ../nbs/10_stats.ipynb #ba68b97c
 def seed_key(record: Mapping) -> tuple:
     "The seeds that identify a run within an arm: `(init_seed, train_seed, data_seed)`."
@@ -273,21 +332,23 @@ class PairedResult:
         return (f"PairedResult(n={self.n}, mean_diff={_g(self.mean_diff)}, sd_diff={_g(self.sd_diff)}, "
                 f"{_pct(self.level)} CI=[{_g(self.ci[0])}, {_g(self.ci[1])}], p={_g(self.p, 4)} {self.method})")
 
+def paired_losses(baseline, treated, drop_unpaired: bool = False) -> tuple:
+    "`(b, t, keys, same_initial_weights)`: losses of matching runs; records paired by seeds, plain lists by position."
+    is_rec = [bool(len(x)) and all(isinstance(r, Mapping) for r in x) for x in (list(baseline), list(treated))]
+    if all(is_rec):
+        pairs = pair_by_seeds(baseline, treated, drop_unpaired)
+        b, t = as_losses([p[1] for p in pairs], "baseline"), as_losses([p[2] for p in pairs], "treated")
+        return b, t, tuple(k for k, _, _ in pairs), same_initial_weights(pairs)
+    if any(is_rec): raise ValueError("pass run records for both arms or plain losses for both, not a mix")
+    b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
+    if len(b) != len(t): raise ValueError(f"paired losses need equal lengths, got {len(b)} baseline and {len(t)} treated")
+    return b, t, tuple(range(len(b))), (None,) * len(b)
+
 def paired_test(baseline, treated, level: float = 0.95, drop_unpaired: bool = False, exact_max_n: int = 20,
                 n_resamples: int = 100_000, seed: int = 0) -> PairedResult:
     "Paired t interval and sign-flip p-value; records are paired by seeds, plain lists by position."
     level = _check_unit(level, "level")
-    is_rec = [bool(len(x)) and all(isinstance(r, Mapping) for r in x) for x in (list(baseline), list(treated))]
-    if all(is_rec):
-        pairs = pair_by_seeds(baseline, treated, drop_unpaired)
-        keys, same = [k for k, _, _ in pairs], same_initial_weights(pairs)
-        b, t = as_losses([p[1] for p in pairs], "baseline"), as_losses([p[2] for p in pairs], "treated")
-    elif any(is_rec): raise ValueError("pass run records for both arms or plain losses for both, not a mix")
-    else:
-        b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
-        if len(b) != len(t):
-            raise ValueError(f"paired losses need equal lengths, got {len(b)} baseline and {len(t)} treated")
-        keys, same = tuple(range(len(b))), (None,) * len(b)
+    b, t, keys, same = paired_losses(baseline, treated, drop_unpaired)
     d = as_losses(b - t, "differences", min_n=2)
     sd = float(d.std(ddof=1)); half = sps.t.ppf((1 + level) / 2, len(d) - 1) * sd / math.sqrt(len(d))
     p, method = sign_flip_test(d, exact_max_n, n_resamples, seed)
@@ -322,6 +383,143 @@ def welch_test(baseline, treated, level: float = 0.95) -> WelchResult:
     t = diff / se; half = sps.t.ppf((1 + level) / 2, df) * se
     return WelchResult(diff, t, float(df), float(2 * sps.t.sf(abs(t), df)), (diff - half, diff + half), level,
                        len(a), len(b))
+
+# %% ../nbs/10_stats.ipynb #3b03e8db
+ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh"}   # our name → statsmodels' name
+COMPARISON_TESTS = ("paired-t", "sign-flip", "welch")
+
+def _check_choice(value, name: str, choices) -> str:
+    if value not in choices: raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
+    "Holm (family-wise error) or Benjamini–Hochberg (`'bh'`, false discovery rate) adjusted p-values."
+    _check_choice(method, "method", ADJUST_METHODS)
+    items = list(pvalues.ravel() if isinstance(pvalues, np.ndarray) else pvalues)
+    if not items: raise ValueError("pvalues is empty")
+    for i, p in enumerate(items):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+            raise ValueError(f"pvalues[{i}] must be a number in [0, 1], got {p!r}")
+    from statsmodels.stats.multitest import multipletests   # imported here: statsmodels is slow to import
+    return multipletests(np.array(items, dtype=float), method=ADJUST_METHODS[method])[1]
+
+def _one_comparison(baseline, treated, test: str, drop_unpaired: bool) -> tuple:
+    "(n, improvement = baseline − treated, raw two-sided p) of one arm against the baseline."
+    if test == "welch":
+        w = welch_test(baseline, treated)
+        return f"{w.n_baseline}+{w.n_treated}", w.diff, w.p
+    pr = paired_test(baseline, treated, drop_unpaired=drop_unpaired)
+    if test == "sign-flip": return pr.n, pr.mean_diff, pr.p
+    if pr.sd_diff == 0: return pr.n, pr.mean_diff, 1.0 if pr.mean_diff == 0 else 0.0   # identical runs, or a constant shift
+    t = pr.mean_diff / (pr.sd_diff / math.sqrt(pr.n))
+    return pr.n, pr.mean_diff, float(2 * sps.t.sf(abs(t), pr.n - 1))
+
+def pvalue_verdicts(baseline, arms: Mapping, test: str = "paired-t", adjust: str = "holm", alpha: float = 0.05,
+                    drop_unpaired: bool = False) -> pd.DataFrame:
+    "Each arm against the baseline: improvement, raw and adjusted p, and the verdict with the rule that made it."
+    _check_choice(test, "test", COMPARISON_TESTS); _check_choice(adjust, "adjust", ADJUST_METHODS)
+    alpha = _check_unit(alpha, "alpha")
+    if not isinstance(arms, Mapping) or not arms:
+        raise ValueError(f"arms must be a non-empty mapping of name → losses or records, got {arms!r}")
+    rows = [dict(zip(("intervention", "n", "improvement", "p_raw"), (name, *_one_comparison(baseline, x, test, drop_unpaired))))
+            for name, x in arms.items()]
+    df = pd.DataFrame(rows)
+    df["p_adjusted"] = adjust_pvalues(df["p_raw"].to_numpy(), adjust)
+    shown = df["p_adjusted"] <= alpha
+    df["verdict"] = np.where(~shown, "not shown", np.where(df["improvement"] > 0, "better", "worse"))
+    df["rule"] = f"{adjust} p ≤ {alpha:g}, {len(df)} tests ({test})"
+    return df
+
+# %% ../nbs/10_stats.ipynb #d08ee710
+def _check_count(x, name: str, low: int = 1) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < low:
+        raise ValueError(f"{name} must be an integer ≥ {low}, got {x!r}")
+    return int(x)
+
+def _loss_matrix(values, name: str) -> np.ndarray:
+    "A finite 2-D float array (seeds × test sequences), or a `ValueError` naming its shape or bad cells."
+    y = np.asarray(values, dtype=float)
+    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 1:
+        raise ValueError(f"{name} must be a 2-D array (n_seeds ≥ 2, n_test_sequences ≥ 1), got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
+    return y
+
+def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
+    "How often each of `n` items is drawn in each of `n_boot` bootstrap resamples: shape (n_boot, n)."
+    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    "A bootstrap estimate of mean(treated) − mean(baseline) (loss units; positive: the intervention is worse)."
+    estimate: float
+    ci: tuple
+    se: float
+    level: float
+    n_boot: int
+    paired: bool
+    samples: np.ndarray
+
+    def __repr__(self):
+        return (f"BootstrapResult(estimate={_g(self.estimate)}, {_pct(self.level)} CI=[{_g(self.ci[0])}, "
+                f"{_g(self.ci[1])}], se={_g(self.se, 4)}, n_boot={self.n_boot}, paired={self.paired})")
+
+def multi_bootstrap(baseline, treated, paired: bool = True, n_boot: int = 2000, level: float = 0.95,
+                    seed: int = 0) -> BootstrapResult:
+    "Multi-bootstrap (seeds and test sequences resampled jointly) of mean(treated) − mean(baseline)."
+    b, t = _loss_matrix(baseline, "baseline"), _loss_matrix(treated, "treated")
+    level, n_boot = _check_unit(level, "level"), _check_count(n_boot, "n_boot", 2)
+    if b.shape[1] != t.shape[1]:
+        raise ValueError(f"both arms need the same test sequences (columns), got {b.shape[1]} and {t.shape[1]}")
+    if paired and b.shape != t.shape:
+        raise ValueError(f"paired arms need the same shape (row i of both shares seeds), got {b.shape} and {t.shape}")
+    rng = np.random.default_rng(seed)
+    rows_b = _resample_counts(rng, len(b), n_boot)
+    rows_t = rows_b if paired else _resample_counts(rng, len(t), n_boot)
+    cols = _resample_counts(rng, b.shape[1], n_boot)   # drawn after the rows: the same test sequences for both arms
+    samples = ((rows_t @ t) * cols).sum(1) / t.size - ((rows_b @ b) * cols).sum(1) / b.size
+    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
+    return BootstrapResult(float(t.mean() - b.mean()), (float(lo), float(hi)), float(samples.std(ddof=1)), level,
+                           n_boot, paired, samples)
+
+# %% ../nbs/10_stats.ipynb #59d1e29c
+@dataclass(frozen=True)
+class SuperiorityResult:
+    "P(A > B): the probability that the intervention beats the baseline on a new seed (pair), with a bootstrap CI."
+    p: float
+    ci: tuple
+    n: tuple
+    paired: bool
+    threshold: float
+    level: float
+
+    def __repr__(self):
+        return (f"SuperiorityResult(P(treated beats baseline)={self.p:.3f}, {_pct(self.level)} CI=[{self.ci[0]:.3f}, "
+                f"{self.ci[1]:.3f}], n={self.n}, paired={self.paired}, threshold={_g(self.threshold)})")
+
+def _wins(margin: np.ndarray, threshold: float) -> np.ndarray:
+    "1 where baseline − treated exceeds the threshold, ½ on a tie, else 0."
+    return (margin > threshold) + 0.5 * (margin == threshold)
+
+def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0.95, paired: bool = True,
+                     n_boot: int = 2000, seed: int = 0) -> SuperiorityResult:
+    "P(treated loss < baseline loss − threshold) on a new seed pair (paired) or a new run of each arm (unpaired)."
+    level, n_boot = _check_unit(level, "level"), _check_count(n_boot, "n_boot", 2)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
+        raise ValueError(f"threshold must be a finite number ≥ 0 (loss units), got {threshold!r}")
+    rng = np.random.default_rng(seed)
+    if paired:
+        b, t, _, _ = paired_losses(baseline, treated)
+        w = _wins(b - t, threshold)
+        samples, n = _resample_counts(rng, len(w), n_boot) @ w / len(w), (len(w),)
+    else:
+        b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
+        w = _wins(b[:, None] - t[None, :], threshold)   # every baseline run against every treated run
+        cb, ct = _resample_counts(rng, len(b), n_boot), _resample_counts(rng, len(t), n_boot)
+        samples, n = ((cb @ w) * ct).sum(1) / w.size, (len(b), len(t))
+    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
+    return SuperiorityResult(float(w.mean()), (float(lo), float(hi)), n, paired, float(threshold), level)
 
 # %% ../nbs/10_stats.ipynb #4757af1c
 @dataclass(frozen=True)
@@ -398,6 +596,47 @@ def one_factor_split(init_varied, train_varied, level: float = 0.95) -> Variance
                          "each variance includes the init×train interaction; Bessel (ddof=1) variances")
 
 # %% ../nbs/10_stats.ipynb #dbe64f95
+@lru_cache(maxsize=1024)
+def _mls_constants(level: float, d1: float, d2: float) -> tuple:
+    "G₁, H₁, G₂, H₂, G₁₂, H₁₂ of the MLS interval (cached: a simulation asks for the same few again and again)."
+    a = (1 - level) / 2   # each tail
+    G1, H1 = 1 - d1 / sps.chi2.isf(a, d1), d1 / sps.chi2.ppf(a, d1) - 1
+    if not math.isfinite(d2): return G1, H1, 0.0, 0.0, 0.0, 0.0
+    G2, H2 = 1 - d2 / sps.chi2.isf(a, d2), d2 / sps.chi2.ppf(a, d2) - 1
+    F1, F2 = sps.f.isf(a, d1, d2), sps.f.ppf(a, d1, d2)
+    return (G1, H1, G2, H2, ((F1 - 1) ** 2 - G1 ** 2 * F1 ** 2 - H2 ** 2) / F1,
+            ((1 - F2) ** 2 - H1 ** 2 * F2 ** 2 - G2 ** 2) / F2)
+
+def mls_interval(m1, d1, c1, m2=0.0, d2=math.inf, c2=0.0, level: float = 0.95) -> tuple:
+    "MLS interval for θ = c₁M₁ − c₂M₂ (independent mean squares Mᵢ on dᵢ df), truncated at 0; vectorised over Mᵢ."
+    x1, x2 = c1 * np.asarray(m1, float), c2 * np.asarray(m2, float)
+    G1, H1, G2, H2, G12, H12 = _mls_constants(float(level), float(d1), float(d2) if c2 else math.inf)
+    low = x1 - x2 - np.sqrt(G1 ** 2 * x1 ** 2 + H2 ** 2 * x2 ** 2 + G12 * x1 * x2)
+    high = x1 - x2 + np.sqrt(H1 ** 2 * x1 ** 2 + G2 ** 2 * x2 ** 2 + H12 * x1 * x2)
+    return np.maximum(low, 0.0), np.maximum(high, 0.0)   # with one mean square: the exact chi-square interval
+
+CI_METHODS = ("mls", "satterthwaite")
+
+def _diff_component(name, m1, d1, m2, d2, c, level, method) -> Component:
+    "σ² = (M₁ − M₂)/c with its interval; clipped at 0 when negative (MLS still gives an upper end then)."
+    est = (m1 - m2) / c
+    df = (m1 - m2) ** 2 / (m1 ** 2 / d1 + (m2 ** 2 / d2 if d2 else 0.0)) if est > 0 else math.nan   # Satterthwaite's
+    if method == "mls":
+        lo, hi = mls_interval(m1, d1, 1 / c, m2, d2, 1 / c, level)
+        return Component(name, max(est, 0.0), (float(lo), float(hi)), df, bool(est <= 0))
+    if est <= 0: return Component(name, 0.0, (0.0, math.nan), math.nan, True)
+    return Component(name, est, _chi2_ci(est, df, level), df)
+
+def _check_grid(grid, factors: int) -> np.ndarray:
+    "A finite float array with `factors` seed axes of ≥ 2 levels and a replicate axis (added when missing)."
+    y = np.asarray(grid, dtype=float)
+    if y.ndim == factors: y = y[..., None]
+    if y.ndim != factors + 1 or min(y.shape[:factors]) < 2:
+        raise ValueError(f"need at least 2 levels on each of {factors} seed axes, got shape {np.shape(grid)}")
+    if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y)).tolist()}")
+    return y
+
+# %% ../nbs/10_stats.ipynb #76f2d717
 def _level_key(v): return (v is not None, v if isinstance(v, (int, float)) else repr(v))
 
 def seed_grid(records: Sequence[Mapping]) -> tuple:
@@ -413,53 +652,93 @@ def seed_grid(records: Sequence[Mapping]) -> tuple:
     if len(reps) > 1: raise ValueError(f"unbalanced grid: cells hold different numbers of runs {sorted(reps)}")
     return np.array([[cells[(i, t)] for t in trains] for i in inits]), inits, trains
 
-def crossed_split(grid, level: float = 0.95) -> VarianceSplit:
+def crossed_split(grid, level: float = 0.95, method: str = "mls") -> VarianceSplit:
     "Design (b): two-way random-effects ANOVA of an init × train grid (array (a, b) or (a, b, r), or records)."
-    level = _check_unit(level, "level")
+    level, method = _check_unit(level, "level"), _check_choice(method, "method", CI_METHODS)
     if not isinstance(grid, np.ndarray) and len(grid) and isinstance(grid[0], Mapping): grid = seed_grid(grid)[0]
-    y = np.asarray(grid, dtype=float)
-    if y.ndim == 2: y = y[..., None]
-    if y.ndim != 3 or y.shape[0] < 2 or y.shape[1] < 2:
-        raise ValueError(f"need at least a 2 × 2 init × train grid, got shape {np.shape(grid)}")
-    if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y)).tolist()}")
+    y = _check_grid(grid, 2)
     a, b, r = y.shape
     cell, m = y.mean(2), y.mean()
     ra, cb = cell.mean(1), cell.mean(0)
     ms_a, df_a = b * r * ((ra - m) ** 2).sum() / (a - 1), a - 1
     ms_b, df_b = a * r * ((cb - m) ** 2).sum() / (b - 1), b - 1
     ms_ab, df_ab = r * ((cell - ra[:, None] - cb[None, :] + m) ** 2).sum() / ((a - 1) * (b - 1)), (a - 1) * (b - 1)
-
-    def diff_comp(name, m1, d1, m2, d2, c):
-        est = (m1 - m2) / c
-        if est <= 0: return Component(name, 0.0, (0.0, math.nan), math.nan, True)
-        df = (m1 - m2) ** 2 / (m1 ** 2 / d1 + (m2 ** 2 / d2 if d2 else 0.0))
-        return Component(name, est, _chi2_ci(est, df, level), df)
-
-    comps = [diff_comp("init", ms_a, df_a, ms_ab, df_ab, b * r), diff_comp("train", ms_b, df_b, ms_ab, df_ab, a * r)]
+    comps = [_diff_component("init", ms_a, df_a, ms_ab, df_ab, b * r, level, method),
+             _diff_component("train", ms_b, df_b, ms_ab, df_ab, a * r, level, method)]
     if r == 1:
         comps.append(Component("residual", ms_ab, _chi2_ci(ms_ab, df_ab, level), df_ab))
         note = "one run per cell: the residual is the init×train interaction plus run-to-run noise"
     else:
         ms_e, df_e = ((y - cell[..., None]) ** 2).sum() / (a * b * (r - 1)), a * b * (r - 1)
-        comps += [diff_comp("interaction", ms_ab, df_ab, ms_e, df_e, r),
+        comps += [_diff_component("interaction", ms_ab, df_ab, ms_e, df_e, r, level, method),
                   Component("residual", ms_e, _chi2_ci(ms_e, df_e, level), df_e)]
         note = f"{r} runs per cell"
     clipped = [c.name for c in comps if c.clipped]
     if clipped: note += f"; {', '.join(clipped)} estimated below 0 and clipped at 0"
+    note += f"; {'MLS' if method == 'mls' else 'Satterthwaite'} intervals"
     vt = comps[1].var
     return VarianceSplit("crossed", tuple(comps), comps[0].var / vt if vt else math.inf, None, level, note)
 
+# %% ../nbs/10_stats.ipynb #ef442f0c
+def main_effect_mean_squares(y: np.ndarray) -> tuple:
+    "`([(MS, df, runs per level)] per seed axis, (MS_E, df_E))` of an additive crossed design; last axis: replicates."
+    n, m = y.size, y.mean()
+    effects, ss_left, df_left = [], float(((y - m) ** 2).sum()), n - 1
+    for axis in range(y.ndim - 1):
+        other = tuple(i for i in range(y.ndim) if i != axis)
+        c = n / y.shape[axis]
+        ss = c * float(((y.mean(axis=other) - m) ** 2).sum())
+        effects.append((ss / (y.shape[axis] - 1), y.shape[axis] - 1, c))
+        ss_left, df_left = ss_left - ss, df_left - (y.shape[axis] - 1)
+    return effects, (ss_left / df_left, df_left)
+
+SEED_FACTORS = ("init_seed", "train_seed", "data_seed")
+
+def seed_cube(records: Sequence[Mapping], factors: Sequence[str] = SEED_FACTORS) -> tuple:
+    "`(grid, levels)`: losses of a complete crossed design over the seed `factors`, shape (levels…, replicates)."
+    from itertools import product
+    cells = {}
+    for r in records:
+        if not isinstance(r, Mapping): raise ValueError(f"expected run records, got {r!r}")
+        cells.setdefault(tuple(r.get(f) for f in factors), []).append(record_loss(r))
+    levels = [sorted({k[i] for k in cells}, key=_level_key) for i in range(len(factors))]
+    missing = [k for k in product(*levels) if k not in cells]
+    if missing: raise ValueError(f"the {' × '.join(factors)} grid is incomplete; missing cells {missing[:5]}")
+    reps = {len(v) for v in cells.values()}
+    if len(reps) > 1: raise ValueError(f"unbalanced grid: cells hold different numbers of runs {sorted(reps)}")
+    return np.array([cells[k] for k in product(*levels)]).reshape(*map(len, levels), reps.pop()), levels
+
+def crossed3_split(grid, level: float = 0.95) -> VarianceSplit:
+    "Three crossed seeds (init × train × data): main-effect components and residual (interactions pooled), MLS intervals."
+    level = _check_unit(level, "level")
+    if not isinstance(grid, np.ndarray) and len(grid) and isinstance(grid[0], Mapping): grid = seed_cube(grid)[0]
+    effects, (ms_e, df_e) = main_effect_mean_squares(_check_grid(grid, 3))
+    comps = [_diff_component(name, ms, df, ms_e, df_e, c, level, "mls")
+             for name, (ms, df, c) in zip(("init", "train", "data"), effects)]
+    comps.append(Component("residual", ms_e, _chi2_ci(ms_e, df_e, level), df_e))
+    clipped = [c.name for c in comps if c.clipped]
+    note = "main effects only: every interaction is pooled into the residual; MLS intervals"
+    if clipped: note += f"; {', '.join(clipped)} estimated below 0 and clipped at 0"
+    vt = comps[1].var
+    return VarianceSplit("crossed three-way", tuple(comps), comps[0].var / vt if vt else math.inf, None, level, note)
+
+def reml_components(grid, interaction: bool = False) -> pd.Series:
+    "REML variance components of a crossed seed grid (array (a, b[, c], r)) from statsmodels' MixedLM."
+    import warnings
+    from statsmodels.regression.mixed_linear_model import MixedLM   # imported here: statsmodels is slow to import
+    y = np.asarray(grid, dtype=float)
+    if not 3 <= y.ndim <= 4: raise ValueError(f"need 2 or 3 seed axes and a replicate axis, got shape {y.shape}")
+    names = ["init", "train", "data"][:y.ndim - 1]
+    idx = np.indices(y.shape).reshape(y.ndim, -1)
+    data = pd.DataFrame({"loss": y.ravel(), "group": 0, **{n: idx[i] for i, n in enumerate(names)}})
+    vc = {n: f"0 + C({n})" for n in names}
+    if interaction: vc["interaction"] = "0 + C(init):C(train)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # boundary and convergence chatter; the cross-check compares the numbers
+        fit = MixedLM.from_formula("loss ~ 1", data, groups="group", re_formula="0", vc_formula=vc).fit(reml=True)
+    return pd.Series(dict(zip(fit.model.exog_vc.names, fit.vcomp)) | {"residual": fit.scale})
+
 # %% ../nbs/10_stats.ipynb #9c5bb522
-def _check_positive(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not 0 < x < math.inf:
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
-    return float(x)
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer ≥ 2 (seeds per arm, or pairs), got {n!r}")
-    return int(n)
-
 def _design(design: str) -> tuple:
     "(df(n), noncentrality per unit effect/sd (n)) for a design."
     if design == "two-sample": return (lambda n: 2 * n - 2), (lambda n: math.sqrt(n / 2))
@@ -508,6 +787,78 @@ def seeds_needed(effect: float, sd: float, alpha: float = 0.05, power: float = 0
         if n > max_n: raise ValueError(f"more than max_n={max_n} seeds needed for effect {effect!r} with sd {sd!r}")
     while n > 2 and power_of(effect, n - 1, sd, alpha, design) >= power: n -= 1
     return n
+
+# %% ../nbs/10_stats.ipynb #474b9799
+def cs_threshold(n, alpha: float = 0.05, prior_scale: float = 1.0) -> np.ndarray:
+    "Largest |t| still inside the confidence sequence after n pairs (∞ while the sequence is unbounded); vectorised over n."
+    n, g = np.asarray(n, dtype=float), prior_scale ** 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        R = (np.sqrt(1 + n * g) / alpha) ** (2 / n)
+        u = (R - 1) / (1 - R / (1 + n * g))   # t²/ν at which the Bayes factor reaches 1/α
+        return np.where((n >= 2) & (R < 1 + n * g), np.sqrt(np.maximum(n - 1, 0) * u), np.inf)
+
+DECISIONS = ("helps", "hurts", "equivalent", "undecided")
+
+@dataclass(frozen=True)
+class SequentialResult:
+    "The decision after n paired differences (treated − baseline, loss units; positive: worse) and the sequence's interval."
+    decision: str
+    n: int
+    mean: float
+    cs: tuple
+    alpha: float
+    margin: float | None
+
+    def __repr__(self):
+        return (f"SequentialResult({self.decision!r}, n={self.n}, mean={_g(self.mean, 4)}, "
+                f"{_pct(1 - self.alpha)} CS=[{_g(self.cs[0], 4)}, {_g(self.cs[1], 4)}], margin={self.margin})")
+
+def _decide(low, high, margin) -> np.ndarray:
+    "Decision codes (indices into DECISIONS) for confidence-sequence bounds."
+    eq = (low > -margin) & (high < margin) if margin is not None else np.zeros(np.shape(low), bool)
+    return np.select([high < 0, low > 0, eq], [0, 1, 2], 3)
+
+def _check_margin(margin):
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin < math.inf):
+        raise ValueError(f"margin must be a positive number (loss units) or None, got {margin!r}")
+    return margin
+
+def sequential_test(differences, alpha: float = 0.05, margin: float | None = None,
+                    prior_scale: float = 1.0) -> SequentialResult:
+    "'helps', 'hurts', 'equivalent' or 'undecided' from the paired differences so far; valid when checked after every pair."
+    alpha, margin = _check_unit(alpha, "alpha"), _check_margin(margin)
+    prior_scale, d = _check_positive(prior_scale, "prior_scale"), as_losses(differences, "differences")
+    n, mean = len(d), float(d.mean())
+    half = float(cs_threshold(n, alpha, prior_scale)) * (d.std(ddof=1) / math.sqrt(n) if n > 1 else math.inf)
+    low, high = (mean - half, mean + half) if math.isfinite(half) else (-math.inf, math.inf)
+    return SequentialResult(DECISIONS[int(_decide(low, high, margin))], n, mean, (low, high), alpha, margin)
+
+# %% ../nbs/10_stats.ipynb #9fb98359
+def first_decisions(d, alpha: float = 0.05, margin: float | None = None, prior_scale: float = 1.0) -> tuple:
+    "Per row of paired differences (experiments × pairs): `(decision code, pairs used)` stopping at the first decision."
+    d = np.asarray(d, dtype=float)
+    n = np.arange(1, d.shape[1] + 1)
+    mean = d.cumsum(1) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sdev = np.sqrt(np.maximum((d ** 2).cumsum(1) - n * mean ** 2, 0) / (n - 1))
+        half = np.where(n > 1, cs_threshold(n, alpha, prior_scale) * sdev / np.sqrt(n), np.inf)
+    half = np.where(np.isnan(half), np.inf, half)
+    codes = _decide(mean - half, mean + half, margin)
+    decided = codes < 3
+    first = np.where(decided.any(1), decided.argmax(1), d.shape[1] - 1)   # the first decision, else the last pair
+    return codes[np.arange(len(d)), first], first + 1
+
+def simulate_sequential(effect: float, sd: float, n_sims: int = 2000, max_n: int = 30, alpha: float = 0.05,
+                        margin: float | None = None, prior_scale: float = 1.0, seed: int = 0) -> dict:
+    "Decision rates (with Monte-Carlo SEs) and mean pairs used by `sequential_test` on simulated Gaussian pairs."
+    sd, alpha, margin = _check_positive(sd, "sd"), _check_unit(alpha, "alpha"), _check_margin(margin)
+    n_sims, max_n = _check_count(n_sims, "n_sims", 2), _check_count(max_n, "max_n", 2)
+    d = np.random.default_rng(seed).normal(effect, sd, (n_sims, max_n))
+    final, used = first_decisions(d, alpha, margin, prior_scale)
+    rates = {k: float(np.mean(final == i)) for i, k in enumerate(DECISIONS)}
+    return dict(effect=effect, sd=sd, n_sims=n_sims, max_n=max_n, rates=rates,
+                rate_se={k: math.sqrt(p * (1 - p) / n_sims) for k, p in rates.items()},
+                mean_pairs=float(used.mean()), mean_pairs_se=float(used.std(ddof=1) / math.sqrt(n_sims)))
 
 # %% ../nbs/10_stats.ipynb #7afb25c0
 _POST_TABLE = (  # run name, intervention, test loss (3 dp), same initial weights as the baseline (the post's belief)
@@ -752,4 +1103,43 @@ def plot_variance_split(split: VarianceSplit, scale: str = "sd", ax=None, title:
         if c.clipped: ax.annotate("clipped at 0", (i, 0), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("SD of test loss" if scale == "sd" else "variance of test loss")
     ax.set_title(title or f"Seed noise split ({split.layout}, {_pct(split.level)} CIs)", fontsize=10)
+    return fig
+
+# %% ../nbs/10_stats.ipynb #c7d183c4
+def _val_curve(item, i: int) -> tuple:
+    "(label, val_step, val_loss) from a run folder, a metrics.jsonl path, a run record or a read_metrics dict."
+    if isinstance(item, Mapping) and "val_loss" in item:
+        return str(item.get("label", i)), np.asarray(item["val_step"], float), np.asarray(item["val_loss"], float)
+    if isinstance(item, Mapping):
+        if "run_dir" not in item:
+            raise ValueError(f"record {item.get('run_name', i)!r} has no run_dir; read records with read_records")
+        item = item["run_dir"]
+    if not isinstance(item, (str, Path)):
+        raise ValueError(f"expected a run folder, metrics file, record or read_metrics dict, got {item!r}")
+    p = Path(item)
+    m = read_metrics(p)
+    return (p.name if p.is_dir() else p.parent.name), m["val_step"], m["val_loss"]
+
+def curve_noise(runs, level: float = 0.95) -> pd.DataFrame:
+    "Per evaluation step across the runs of one arm: n, mean validation loss, seed SD (Bessel) and its chi-square CI."
+    level = _check_unit(level, "level")
+    curves = [_val_curve(r, i) for i, r in enumerate(runs)]
+    if len(curves) < 2: raise ValueError(f"curve_noise needs at least 2 runs, got {len(curves)}")
+    wide = pd.concat([pd.Series(loss, index=step.astype(int), name=f"{label}#{i}")
+                      for i, (label, step, loss) in enumerate(curves)], axis=1).sort_index()
+    n = wide.notna().sum(axis=1)
+    out = pd.DataFrame({"n": n, "mean": wide.mean(axis=1), "sd": wide.std(axis=1, ddof=1)})
+    df = (n - 1).where(n >= 2)
+    out["sd_low"] = out["sd"] * np.sqrt(df / sps.chi2.ppf((1 + level) / 2, df))
+    out["sd_high"] = out["sd"] * np.sqrt(df / sps.chi2.ppf((1 - level) / 2, df))
+    out.index.name = "step"
+    return out
+
+def plot_curve_noise(table: pd.DataFrame, ax=None, title: str = "Seed SD of the validation loss"):
+    "The seed SD at every evaluation step with its interval band (log scale); returns the Figure."
+    fig, ax = _axes(ax, (5, 2.8))
+    ax.plot(table.index, table["sd"], "o-", ms=3, label="seed SD (Bessel)")
+    ax.fill_between(table.index, table["sd_low"], table["sd_high"], alpha=0.2, label="confidence interval")
+    ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("SD of validation loss")
+    ax.set_title(title, fontsize=10); ax.legend(fontsize=7)
     return fig

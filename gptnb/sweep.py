@@ -16,17 +16,21 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import RunSpec
+from .config import RunSpec, resolve_precision
+from .model import GPTModel
 from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
                            record_and_status, record_status, write_json_atomic)
-from .train import run_training, spec_to_cli, value_text
+from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
 
 # %% auto #0
 __all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'run_notebook', 'Sweep', 'papermill_command',
            'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor', 'slurm_parameters',
-           'slurm_plan', 'run_sweep', 'sweep_status']
+           'slurm_plan', 'run_sweep', 'sweep_status', 'is_out_of_memory', 'largest_fitting', 'microbatch_fits',
+           'find_microbatch']
 
 # %% ../nbs/09_sweep.ipynb #8aed23f5
 def find_train_notebook(start=None) -> Path:
@@ -307,3 +311,55 @@ def sweep_status(root, name: str) -> list[dict]:
         rows.append({"run_name": n, "state": state, "job_id": rec.get("job_id") or jobs.get(n),
                      "test_loss": rec.get("test_loss"), "error": error[0] if error else None})
     return rows
+
+# %% ../nbs/09_sweep.ipynb #f134a904
+def is_out_of_memory(error: BaseException) -> bool:
+    "True for CUDA's (or the CPU allocator's) out-of-memory error, in any torch version's spelling."
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(error, oom) or (isinstance(error, RuntimeError) and "out of memory" in str(error))
+
+def largest_fitting(fits, limit: int = 1024) -> tuple[int, list]:
+    "The largest size in [1, limit] for which `fits(size)` holds, assuming it fails from some size on; and the trials."
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit={limit!r}: must be a positive integer")
+    trials, good, bad = [], 0, limit + 1
+    def trial(size):
+        ok = fits(size); trials.append((size, ok)); return ok
+    size = 1
+    while good < limit:                      # doubling: 1, 2, 4, ... up to the limit
+        if not trial(size): bad = size; break
+        good, size = size, min(2 * size, limit)
+    while bad - good > 1:                    # bisection between the last fit and the first failure
+        mid = (good + bad) // 2
+        if trial(mid): good = mid
+        else: bad = mid
+    if good == 0: raise RuntimeError("even a microbatch of 1 sequence runs out of memory on this device")
+    return good, trials
+
+# %% ../nbs/09_sweep.ipynb #2b314ab6
+def microbatch_fits(spec: RunSpec, size: int, steps: int = 2) -> bool:
+    "Whether `steps` training steps of `size` sequences fit in the memory of `spec`'s device."
+    mcfg, tcfg = spec.configs()
+    device = resolve_device(spec.device)
+    tcfg = replace(tcfg, precision=resolve_precision(tcfg.precision, device))
+    model = opt = None
+    try:
+        model = build_model(spec, mcfg, tcfg, device)[0]
+        opt, _, scaler = build_optimizer(model, tcfg, steps, device)
+        for _ in range(steps):
+            x = torch.randint(mcfg.vocab_size, (size, mcfg.context_length + 1), device=device)
+            with autocast(device, tcfg.precision):
+                loss = F.cross_entropy(model(x[:, :-1]).flatten(0, 1).float(), x[:, 1:].flatten())
+            scaler.scale(loss).backward(); scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
+        return True
+    except Exception as e:
+        if not is_out_of_memory(e): raise
+        return False
+    finally:
+        del model, opt
+        if device.type == "cuda": torch.cuda.empty_cache()
+
+def find_microbatch(spec: RunSpec, limit: int = 1024) -> tuple[int, list]:
+    "The largest microbatch (sequences per process per forward pass) that trains on `spec`'s device."
+    spec.validate()
+    return largest_fitting(lambda size: microbatch_fits(spec, size), limit)

@@ -234,3 +234,171 @@ def test_plots_return_figures():
     import matplotlib.pyplot as plt
     fig2, ax = plt.subplots(); assert S.plot_variance_split(S.one_factor_split(SEEDS3, SEEDS3[::-1] + [3.7]), ax=ax) is fig2
     plt.close(fig2)
+
+
+# ---- issue 11: prediction intervals ------------------------------------------------------------------------------
+
+def test_prediction_interval_at_n5_is_the_t_formula():
+    from scipy import stats as sps
+    x = np.array([6.61, 6.59, 6.68, 6.60, 6.63])
+    half = sps.t.ppf(1 - 0.05 / 2, 4) * x.std(ddof=1) * math.sqrt(1 + 1 / 5)
+    assert S.prediction_interval(x) == (x.mean() - half, x.mean() + half)
+    lo, hi = S.prediction_interval(x, coverage=0.8)
+    assert hi - x.mean() == pytest.approx(sps.t.ppf(0.9, 4) * x.std(ddof=1) * math.sqrt(1.2), rel=1e-12)
+
+
+@pytest.mark.parametrize("n,ddof", [(3, 0), (3, 1), (5, 1)])
+def test_band_coverage_by_monte_carlo(n, ddof):
+    rng = np.random.default_rng(n + ddof)
+    runs, new = rng.normal(0, 1, (200_000, n)), rng.normal(0, 1, 200_000)
+    inside = np.abs(new - runs.mean(1)) <= 3 * runs.std(1, ddof=ddof)
+    assert inside.mean() == pytest.approx(S.band_coverage(3, n, ddof), abs=4 * math.sqrt(0.25 / 200_000))
+
+
+# ---- multiple testing -------------------------------------------------------------------------------------------
+
+def test_adjust_pvalues_against_statsmodels_and_by_hand():
+    from statsmodels.stats.multitest import multipletests
+    p = np.random.default_rng(4).uniform(0, 0.2, 15)
+    assert S.adjust_pvalues(p, "holm") == pytest.approx(multipletests(p, method="holm")[1], abs=1e-15)
+    assert S.adjust_pvalues(list(p), "bh") == pytest.approx(multipletests(p, method="fdr_bh")[1], abs=1e-15)
+    order, m = np.argsort(p), len(p)
+    holm = np.minimum(1, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    assert S.adjust_pvalues(p)[order] == pytest.approx(holm, abs=1e-15)
+
+
+def test_pvalue_verdicts_use_scipy_tests():
+    from scipy import stats as sps
+    rng = np.random.default_rng(9); base = 6.6 + rng.normal(0, 0.01, 6)
+    arms = {"a": base - 0.02 + rng.normal(0, 0.002, 6), "b": base + rng.normal(0, 0.002, 6)}
+    df = S.pvalue_verdicts(base, arms)
+    assert list(df["p_raw"]) == pytest.approx([sps.ttest_rel(base, arms[k]).pvalue for k in "ab"], rel=1e-10)
+    assert df["verdict"].tolist()[0] == "better" and "holm" in df["rule"][0]
+    w = S.pvalue_verdicts(base, arms, test="welch", adjust="bh")
+    assert list(w["p_raw"]) == pytest.approx([sps.ttest_ind(base, arms[k], equal_var=False).pvalue for k in "ab"])
+
+
+# ---- multi-bootstrap ----------------------------------------------------------------------------------------------
+
+def test_multi_bootstrap_without_sequence_noise_is_the_seed_bootstrap():
+    rng = np.random.default_rng(1)
+    b, t = 6.6 + rng.normal(0, 0.01, (5, 1)), 6.59 + rng.normal(0, 0.01, (5, 1))
+    wide = S.multi_bootstrap(np.repeat(b, 64, 1), np.repeat(t, 64, 1), seed=3)
+    narrow = S.multi_bootstrap(b, t, seed=3)
+    assert wide.samples == pytest.approx(narrow.samples, abs=1e-12) and wide.ci == pytest.approx(narrow.ci, abs=1e-12)
+    # a seed-only bootstrap by hand, with the same row draws
+    rows = np.random.default_rng(3).integers(0, 5, (2000, 5))
+    assert narrow.samples == pytest.approx((t - b)[rows, 0].mean(1), abs=1e-12)
+
+
+def test_multi_bootstrap_covers_a_known_effect_that_varies_by_sequence():
+    # the effect differs between test sequences (SD 0.02): only resampling the sequences sees that uncertainty
+    rng = np.random.default_rng(0); hits_multi = hits_seed = 0; sims = 150
+    for _ in range(sims):
+        diff = -0.01 + rng.normal(0, 0.02, 40)[None, :] + rng.normal(0, 0.002, (10, 1)) + rng.normal(0, 0.005, (10, 40))
+        b = 6.6 + rng.normal(0, 0.3, 40)[None, :] + rng.normal(0, 0.01, (10, 40))
+        multi = S.multi_bootstrap(b, b + diff, n_boot=400, seed=int(rng.integers(1 << 30)))
+        seed_only = S.multi_bootstrap(b.mean(1, keepdims=True), (b + diff).mean(1, keepdims=True), n_boot=400)
+        hits_multi += multi.ci[0] <= -0.01 <= multi.ci[1]; hits_seed += seed_only.ci[0] <= -0.01 <= seed_only.ci[1]
+    assert 0.85 <= hits_multi / sims <= 1.0 and hits_seed / sims < 0.6
+
+
+# ---- P(A > B) -----------------------------------------------------------------------------------------------------
+
+def test_prob_superiority_unpaired_is_mann_whitney():
+    from scipy import stats as sps
+    rng = np.random.default_rng(2); b, t = rng.normal(6.60, 0.01, 7), rng.normal(6.59, 0.01, 5)
+    t[0] = b[0]   # a tie counts one half
+    r = S.prob_superiority(b, t, paired=False)
+    assert r.p == pytest.approx(sps.mannwhitneyu(b, t).statistic / 35, abs=1e-15) and r.ci[0] <= r.p <= r.ci[1]
+    assert S.prob_superiority(b[:5], t).p == pytest.approx(np.mean((b[:5] > t) + 0.5 * (b[:5] == t)))
+
+
+# ---- variance components: MLS and REML ----------------------------------------------------------------------------
+
+def test_mls_intervals_of_the_crossed_design_cover_near_nominal():
+    rng = np.random.default_rng(6); hits = {"init": 0, "train": 0}; sims = 300
+    for _ in range(sims):
+        y = rng.normal(0, 0.01, (4, 1, 1)) + rng.normal(0, 0.004, (1, 4, 1)) + rng.normal(0, 0.003, (4, 4, 2))
+        sp = S.crossed_split(y)
+        for name, var in (("init", 1e-4), ("train", 1.6e-5)): hits[name] += sp[name].ci[0] <= var <= sp[name].ci[1]
+    for name in hits: assert 0.9 <= hits[name] / sims <= 0.99
+
+
+def test_reml_matches_anova_on_balanced_grids():
+    rng = np.random.default_rng(3)
+    y = 3.6 + rng.normal(0, 1, (4, 1, 1)) + rng.normal(0, 0.5, (1, 4, 1)) + rng.normal(0, 0.3, (4, 4, 1)) \
+        + rng.normal(0, 0.2, (4, 4, 3))
+    sp, reml = S.crossed_split(y), S.reml_components(y, interaction=True)
+    assert not any(c.clipped for c in sp.components)
+    for c in sp.components: assert reml[c.name] == pytest.approx(c.var, rel=1e-3)
+
+
+def test_crossed3_recovers_main_effects():
+    rng = np.random.default_rng(8)
+    y = rng.normal(0, 0.04, (12, 1, 1)) + rng.normal(0, 0.01, (1, 12, 1)) + rng.normal(0, 0.02, (1, 1, 12)) \
+        + rng.normal(0, 0.005, (12, 12, 12))
+    sp = S.crossed3_split(y)
+    for name, sd in (("init", 0.04), ("train", 0.01), ("data", 0.02), ("residual", 0.005)):
+        assert sp[name].sd == pytest.approx(sd, rel=0.5) and sp[name].ci[0] <= sp[name].var <= sp[name].ci[1]
+
+
+# ---- the sequential test ------------------------------------------------------------------------------------------
+
+def test_confidence_sequence_bound_is_the_bayes_factor_by_integration():
+    from scipy import integrate, stats as sps
+    d = np.array([0.3, -0.1, 0.5, 0.2, 0.4, 0.1]); n = len(d)
+    def marginal(delta_sd):   # ∫∫ Π N(dᵢ; δσ, σ²) N(δ; 0, g) dδ dσ/σ, the δ integral in closed form
+        def f(sigma):
+            cov = sigma ** 2 * (np.eye(n) + delta_sd ** 2 * np.ones((n, n)))
+            return sps.multivariate_normal(np.zeros(n), cov).pdf(d) / sigma
+        return integrate.quad(f, 1e-3, 20, limit=200)[0]
+    bf = marginal(1.0) / marginal(0.0)
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(n)); nu = n - 1
+    closed = (1 + n) ** -0.5 * ((1 + t * t / nu) / (1 + t * t / (nu * (1 + n)))) ** (n / 2)
+    assert bf == pytest.approx(closed, rel=1e-5)
+    # the threshold is where that Bayes factor reaches 1/α
+    ts = float(S.cs_threshold(n, alpha=1 / closed))
+    assert ts == pytest.approx(abs(t), rel=1e-9)
+
+
+def test_first_decisions_match_sequential_test_and_keep_alpha():
+    d = np.random.default_rng(5).normal(0.003, 0.0075, (40, 30))
+    codes, used = S.first_decisions(d, margin=0.004)
+    for row, code, n in zip(d, codes, used):
+        r = S.sequential_test(row[:n], margin=0.004)
+        assert r.decision == S.DECISIONS[code] and (r.decision != "undecided" or n == 30)
+        if n > 5: assert S.sequential_test(row[:n - 1], margin=0.004).decision == "undecided"
+    null = S.simulate_sequential(0.0, 0.01, n_sims=5000, max_n=60, seed=2)
+    assert null["rates"]["helps"] + null["rates"]["hurts"] <= 0.05
+
+
+# ---- noise along the curve ----------------------------------------------------------------------------------------
+
+def test_curve_noise_from_records(tmp_path):
+    for i, shift in enumerate((0.0, 0.02, -0.01)):
+        d = tmp_path / f"run{i}"; d.mkdir()
+        (d / "record.json").write_text(json.dumps(rec(f"run{i}", 3.7, init=i)))
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(dict(step=s, val_loss=5 - s / 100 + shift * s / 10))
+                                                   for s in (9, 19)) + "\n")
+    tab = S.curve_noise(read_records(tmp_path))
+    assert tab.index.tolist() == [9, 19] and tab["n"].tolist() == [3, 3]
+    assert tab["sd"].tolist() == pytest.approx([np.std([0, 0.018, -0.009], ddof=1), np.std([0, 0.038, -0.019], ddof=1)])
+    assert isinstance(S.plot_curve_noise(tab), Figure)
+
+
+@pytest.mark.parametrize("call,needle", [
+    (lambda: S.prediction_interval([3.7]), "[3.7]"),
+    (lambda: S.k_for_coverage(1.0, 3), "1.0"),
+    (lambda: S.adjust_pvalues([0.1, float("nan")]), "nan"),
+    (lambda: S.adjust_pvalues([0.1], method="fdr"), "'holm', 'bh'"),
+    (lambda: S.multi_bootstrap(np.ones((3, 4)), np.ones((2, 4))), "(2, 4)"),
+    (lambda: S.multi_bootstrap(np.ones((3, 4)), np.ones((3, 4)), n_boot=1), "n_boot"),
+    (lambda: S.prob_superiority([1., 2.], [1.], paired=True), "equal lengths"),
+    (lambda: S.crossed3_split(np.ones((2, 2))), "(2, 2)"),
+    (lambda: S.sequential_test([0.1, 0.2], alpha=0), "0"),
+    (lambda: S.simulate_sequential(0.0, -1.0), "-1.0"),
+])
+def test_issue11_bad_input_names_the_value(call, needle):
+    with pytest.raises(ValueError) as e: call()
+    assert needle in str(e.value)
