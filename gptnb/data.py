@@ -34,7 +34,7 @@ __all__ = ['GPT2_VOCAB_SIZE', 'ENDOFTEXT', 'GPT2_VOCAB_BPE_SHA256', 'GPT2_ENCODE
            'SPLITS', 'get_tokenizer', 'tokenizer_identity', 'clean_wiki_text', 'corpus_files', 'iter_documents',
            'token_dtype', 'save_tokens', 'load_tokens', 'default_data_dir', 'sha256_file', 'validation_documents',
            'load_manifest', 'prepare_token_dataset', 'check_tokenizer', 'TokenBatches', 'check_token_ids',
-           'check_dataset']
+           'check_dataset', 'is_hf_dataset_id', 'hf_dataset_folder', 'resolve_dataset_dir']
 
 # %% ../nbs/02_data.ipynb #1958a52a
 GPT2_VOCAB_SIZE = 50257
@@ -650,3 +650,48 @@ def check_dataset(dataset_dir, vocab_size: int) -> dict:
                              f"the model's vocab_size {vocab_size}")
     paths = {split: _split_file(folder, split) for split in SPLITS}  # cheap checks of both files before any scan
     return {split: check_token_ids(path, vocab_size) for split, path in paths.items()}
+
+# %% ../nbs/02_data.ipynb #108718e0
+_HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_hf_dataset_id(value) -> bool:
+    "`owner/name` that is not a local folder and whose owner is not a local folder either."
+    if not isinstance(value, str) or not _HF_ID.fullmatch(value) or ".." in value: return False
+    return not Path(value).is_dir() and not Path(value.split("/")[0]).is_dir()
+
+
+def hf_dataset_folder(repo_id: str) -> Path:
+    "Where a Hub dataset is kept once downloaded: `default_data_dir()/datasets/owner/name`."
+    return default_data_dir() / "datasets" / repo_id
+
+
+def _missing_splits(folder: Path, splits) -> list[str]:
+    return [f"{s}.safetensors" for s in splits if not (folder / f"{s}.safetensors").is_file()]
+
+
+def _download_dataset(repo_id: str, folder: Path, splits, download=None) -> None:
+    files = [f"{s}.safetensors" for s in splits]
+    by_hand = (f"without a network, put {' and '.join(files)} (each one 1-D tensor 'tokens', as the post "
+               f"publishes them) in {folder}, or pass a local dataset folder instead")
+    if download is None:
+        try: from huggingface_hub import snapshot_download as download
+        except ImportError as e: raise ImportError(f"downloading {repo_id!r} needs huggingface_hub "
+                                                   f"(pip install huggingface_hub); {by_hand}") from e
+    try: download(repo_id, repo_type="dataset", local_dir=str(folder), allow_patterns=files)
+    except Exception as e:
+        raise FileNotFoundError(f"{repo_id!r} is not a local folder, and downloading it as a Hugging Face "
+                                f"dataset failed ({type(e).__name__}: {str(e).splitlines()[0]}); {by_hand}") from e
+    if missing := _missing_splits(folder, splits):
+        raise FileNotFoundError(f"the Hugging Face dataset {repo_id!r} has no {missing}: a dataset {_DATASET_LAYOUT}")
+
+
+def resolve_dataset_dir(dataset_dir, splits=SPLITS, download=None) -> Path:
+    """A dataset folder as given, or a Hub dataset id downloaded once (only `splits`) and reused offline after.
+    `download` stands in for `huggingface_hub.snapshot_download` (same arguments), e.g. a mirror or a test double."""
+    if isinstance(splits, str) or not splits or any(s not in SPLITS for s in splits):
+        raise ValueError(f"splits={splits!r}; valid splits: {SPLITS}")
+    if not is_hf_dataset_id(dataset_dir): return Path(dataset_dir).expanduser()
+    folder = hf_dataset_folder(dataset_dir)
+    if _missing_splits(folder, splits): _download_dataset(dataset_dir, folder, splits, download)
+    return folder

@@ -5,50 +5,204 @@
 # %% ../nbs/05_evaluate.ipynb #6c0c4c33
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 
-from .data import get_tokenizer, load_tokens
-from .model import GPTModel, generate, load_model, read_safetensors
+from .config import TrainConfig, check_device
+from .data import SPLITS, check_token_ids, get_tokenizer, load_tokens, resolve_dataset_dir
+from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
 
 # %% auto #0
-__all__ = ['SMOKE_PROMPT', 'sequence_windows', 'eval_loss', 'test_slice_loss', 'test_loss', 'evaluate_run', 'smoke_test',
-           'compare_weights', 'unigram_entropy']
+__all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CONFIG_FILES', 'OVERRIDES', 'SMOKE_PROMPT',
+           'EvalProtocol', 'get_protocol', 'sequence_windows', 'precision_context', 'window_losses', 'eval_loss',
+           'Score', 'window_length', 'score', 'score_dataset', 'test_slice_score', 'test_slice_loss', 'test_loss',
+           'read_model_config', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model', 'evaluate_run',
+           'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate', 'evaluate_main',
+           'smoke_test', 'compare_weights', 'unigram_entropy']
 
 # %% ../nbs/05_evaluate.ipynb #7e82b4c5
-def sequence_windows(tokens, first: int, count: int, context_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "Inputs and targets, each (count, context_length), for windows `first .. first+count-1` of a 1-D token array."
-    start, stop = first * context_length, (first + count) * context_length + 1
-    chunk = torch.as_tensor(np.asarray(tokens[start:stop]).astype(np.int64))
+EVAL_PRECISIONS = ("fp32", "fp16", "bf16")
+AGGREGATES = ("token_mean", "batch_mean")
+
+def _check_int(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    "Which tokens a test loss is measured on, in what precision, and how the batches' losses are combined."
+    name: str
+    split: str = "validation"
+    start_token: int = 0                # window k starts at start_token + k * context_length
+    sequences: int = 512                # windows evaluated: the test sequences
+    batch_size: int = 12                # windows per forward pass
+    context_length: int | None = None   # tokens per window; None: the model's
+    precision: str = "fp32"             # fp32 with autocast off, or fp16 / bf16 autocast
+    aggregate: str = "token_mean"       # token_mean: over all tokens; batch_mean: mean of per-batch means
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name: raise ValueError(f"name={self.name!r}: must be a name")
+        if self.split not in SPLITS: raise ValueError(f"split={self.split!r}; valid choices: {SPLITS}")
+        _check_int(self.start_token, "start_token", 0)
+        _check_int(self.sequences, "sequences", 1); _check_int(self.batch_size, "batch_size", 1)
+        if self.context_length is not None: _check_int(self.context_length, "context_length", 1)
+        if self.precision not in EVAL_PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; valid choices: {EVAL_PRECISIONS}")
+        if self.aggregate not in AGGREGATES: raise ValueError(f"aggregate={self.aggregate!r}; valid choices: {AGGREGATES}")
+        if self.aggregate == "batch_mean" and self.sequences % self.batch_size:
+            raise ValueError(f"aggregate='batch_mean' needs equal batches: sequences={self.sequences} is not a "
+                             f"multiple of batch_size={self.batch_size}")
+
+    @property
+    def batches(self) -> int: return -(-self.sequences // self.batch_size)
+
+    def replace(self, **changes) -> EvalProtocol:
+        "A copy with `changes`; `batches=n` stands for `sequences = n × batch_size` (full batches)."
+        valid = [f.name for f in dataclasses.fields(self)] + ["batches"]
+        if unknown := sorted(set(changes) - set(valid)):
+            raise ValueError(f"unknown EvalProtocol fields {unknown}; valid fields: {valid}")
+        if (batches := changes.pop("batches", None)) is not None:
+            size = changes.get("batch_size", self.batch_size)
+            _check_int(batches, "batches", 1); _check_int(size, "batch_size", 1)
+            changes["sequences"] = batches * size
+        return dataclasses.replace(self, **changes)
+
+    def tokens_needed(self, context_length: int) -> int:
+        "Tokens the split must hold: the offset, every window, and the target after the last window."
+        return self.start_token + self.sequences * context_length + 1
+
+    def check_tokens(self, n_tokens: int, context_length: int, where: str = "the token array") -> None:
+        need = self.tokens_needed(context_length)
+        if n_tokens < need:
+            raise ValueError(f"the {self.name!r} protocol needs {need:,} {self.split} tokens (start_token "
+                             f"{self.start_token:,} + {self.sequences:,} sequences × {context_length:,} tokens + 1) "
+                             f"but {where} holds {n_tokens:,}; evaluate on fewer with --start-token, --batches, "
+                             f"--batch-size or --context-length (protocol.replace(...) in Python)")
+
+    def describe(self) -> str:
+        length = "the model's context_length" if self.context_length is None else f"{self.context_length:,}"
+        return (f"{self.name} protocol: {self.split} tokens from {self.start_token:,}, {self.sequences:,} sequences "
+                f"({self.batches:,} batches of {self.batch_size}) × {length} tokens, {self.precision}, {self.aggregate}")
+
+_DEFAULTS = TrainConfig()
+PROTOCOLS = {
+    "gptnb": EvalProtocol("gptnb", sequences=_DEFAULTS.test_sequences, batch_size=_DEFAULTS.micro_batch_size),
+    "post": EvalProtocol("post", start_token=50_000_000, sequences=3_200 * 6, batch_size=6, context_length=1024,
+                         precision="fp16", aggregate="batch_mean"),
+}
+
+def get_protocol(name: str, **overrides) -> EvalProtocol:
+    "A named protocol with some fields overridden (None leaves a field as it is)."
+    if name not in PROTOCOLS: raise ValueError(f"unknown evaluation protocol {name!r}; valid choices: {sorted(PROTOCOLS)}")
+    return PROTOCOLS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+
+# %% ../nbs/05_evaluate.ipynb #a541197c
+def sequence_windows(tokens, first: int, count: int, context_length: int,
+                     start_token: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "Inputs and targets, each (count, context_length), for windows `first .. first+count-1` from `start_token`."
+    start = start_token + first * context_length
+    chunk = torch.as_tensor(np.asarray(tokens[start:start + count * context_length + 1]).astype(np.int64))
     return chunk[:-1].view(count, context_length), chunk[1:].view(count, context_length)
 
+# %% ../nbs/05_evaluate.ipynb #f6f8a7c1
+_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+@contextmanager
+def precision_context(precision: str, device):
+    "fp32 with autocast off, or fp16 / bf16 autocast; an error where `device` cannot autocast to that dtype."
+    if precision not in EVAL_PRECISIONS: raise ValueError(f"precision={precision!r}; valid choices: {EVAL_PRECISIONS}")
+    device = torch.device(device)
+    if precision == "fp32":
+        with torch.autocast(device.type, enabled=False): yield
+        return
+    dtype = _AUTOCAST_DTYPES[precision]
+    with torch.autocast(device.type, dtype=dtype):
+        if not torch.is_autocast_enabled(device.type) or torch.get_autocast_dtype(device.type) != dtype:
+            raise ValueError(f"precision={precision!r}: {device.type} autocast to {dtype} is not supported here; "
+                             f"valid choices: {EVAL_PRECISIONS}, of which fp32 always works")
+        yield
+
+# %% ../nbs/05_evaluate.ipynb #341d94a8
 @torch.no_grad()
+def window_losses(model, tokens, start_token: int, count: int, context_length: int, batch_size: int,
+                  precision: str = "fp32", aggregate: str = "token_mean", device=None) -> tuple[float, np.ndarray]:
+    "The aggregate loss of `count` windows from `start_token`, and each window's mean token loss (float64)."
+    if aggregate not in AGGREGATES: raise ValueError(f"aggregate={aggregate!r}; valid choices: {AGGREGATES}")
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    total, n, batch_means, per_sequence = 0.0, 0, [], []
+    try:
+        with precision_context(precision, device):
+            for i in range(0, count, batch_size):
+                x, y = sequence_windows(tokens, i, min(batch_size, count - i), context_length, start_token)
+                logits, y = model(x.to(device)).float().flatten(0, 1), y.to(device).flatten()
+                if aggregate == "token_mean":
+                    total += F.cross_entropy(logits, y, reduction="sum").item(); n += y.numel()
+                else: batch_means.append(F.cross_entropy(logits, y).item())
+                per_token = F.cross_entropy(logits, y, reduction="none").view(x.shape)  # (batch, context_length)
+                per_sequence.append(per_token.double().mean(1).cpu().numpy())
+    finally: model.train(was_training)
+    loss = total / n if aggregate == "token_mean" else sum(batch_means) / len(batch_means)
+    return loss, np.concatenate(per_sequence)
+
 def eval_loss(model, tokens, first: int, count: int, context_length: int, batch_size: int, device="cpu") -> float:
     "Mean next-token cross-entropy (nats) over `count` windows from `first`, in fp32 with dropout off."
     n_windows = (len(tokens) - 1) // context_length
     if first < 0 or count < 1 or first + count > n_windows:
         raise ValueError(f"evaluation windows {first}..{first + count - 1} are outside the {n_windows} windows "
                          f"of {context_length} tokens available")
-    was_training = model.training
-    model.eval()
-    total, n = 0.0, 0
-    for i in range(first, first + count, batch_size):
-        x, y = sequence_windows(tokens, i, min(batch_size, first + count - i), context_length)
-        logits = model(x.to(device)).float()
-        total += F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
-        n += y.numel()
-    model.train(was_training)
-    return total / n
+    return window_losses(model, tokens, first * context_length, count, context_length, batch_size, device=device)[0]
 
-# %% ../nbs/05_evaluate.ipynb #a541197c
+# %% ../nbs/05_evaluate.ipynb #65f4952e
+@dataclass(frozen=True, eq=False)
+class Score:
+    "A protocol's loss, and the per-sequence losses whose mean it is (within 1e-6)."
+    loss: float
+    sequence_losses: np.ndarray
+    protocol: EvalProtocol
+
+def window_length(protocol: EvalProtocol, cfg: GPTConfig) -> int:
+    "The protocol's context length, or the model's; never more than the model's."
+    length = protocol.context_length or cfg.context_length
+    if length > cfg.context_length:
+        raise ValueError(f"context_length={length} of the {protocol.name!r} protocol exceeds the model's "
+                         f"context_length={cfg.context_length}; pass --context-length {cfg.context_length} or less")
+    return length
+
+def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, where: str = "the token array") -> Score:
+    "Evaluate `model` on a split's 1-D `tokens` under `protocol`, on `device` (default: where the model is)."
+    length = window_length(protocol, model.cfg)
+    protocol.check_tokens(len(tokens), length, where)
+    loss, per_sequence = window_losses(model, tokens, protocol.start_token, protocol.sequences, length,
+                                       protocol.batch_size, protocol.precision, protocol.aggregate, device)
+    return Score(loss, per_sequence, protocol.replace(context_length=length))
+
+def score_dataset(model: GPTModel, dataset_dir, protocol: EvalProtocol, device=None) -> Score:
+    "Evaluate `model` on the protocol's split of a dataset folder."
+    path = Path(dataset_dir) / f"{protocol.split}.safetensors"
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: the {protocol.name!r} protocol reads it")
+    return score(model, load_tokens(path), protocol, device, where=str(path))
+
+# %% ../nbs/05_evaluate.ipynb #0f13a908
+def test_slice_score(model: GPTModel, val_tokens, test_sequences: int, batch_size: int, device="cpu") -> Score:
+    "The `gptnb` protocol on a run's test slice: the first `test_sequences` windows of the validation tokens."
+    return score(model, val_tokens, PROTOCOLS["gptnb"].replace(sequences=test_sequences, batch_size=batch_size), device)
+
 def test_slice_loss(model: GPTModel, val_tokens, test_sequences: int, batch_size: int, device="cpu") -> float:
     "Loss on the test slice: the first `test_sequences` windows of the validation tokens."
-    return eval_loss(model, val_tokens, 0, test_sequences, model.cfg.context_length, batch_size, device)
+    return test_slice_score(model, val_tokens, test_sequences, batch_size, device).loss
 
 def test_loss(model: GPTModel, dataset_dir, test_sequences: int = 512, batch_size: int = 16,
               device="cpu") -> float:
@@ -56,13 +210,113 @@ def test_loss(model: GPTModel, dataset_dir, test_sequences: int = 512, batch_siz
     tokens = load_tokens(Path(dataset_dir) / "validation.safetensors")
     return round(test_slice_loss(model, tokens, test_sequences, batch_size, device), 6)
 
+# %% ../nbs/05_evaluate.ipynb #73e1cda2
+CHECKPOINT_FILES = ("model.safetensors", "checkpoints/best/model.safetensors")
+CONFIG_FILES = ("config.json", "model.json")
+_LAYOUTS = ("give a gptnb run folder, a folder with model.safetensors and config.json (a Hugging Face upload), a "
+            "post run folder (model.json and checkpoints/best/model.safetensors), or a .safetensors file")
+
+def read_model_config(source) -> GPTConfig:
+    "A GPTConfig from a GPTConfig, a dict, or a JSON file: the post's model.json or an upload's config.json."
+    if isinstance(source, GPTConfig): return source
+    if isinstance(source, (str, Path)):
+        if not Path(source).is_file(): raise FileNotFoundError(f"no model config at {source}: give the post's model.json")
+        source = json.loads(Path(source).read_text())
+    if not isinstance(source, dict):
+        raise ValueError(f"model config {source!r}: must be a GPTConfig, a dict or a JSON path")
+    return GPTConfig.from_dict(source["cfg"] if isinstance(source.get("cfg"), dict) else source)
+
+def _checkpoint_files(path: Path) -> tuple[Path, Path | None]:
+    if path.is_file(): return path, None
+    if not path.is_dir(): raise FileNotFoundError(f"no checkpoint at {path}: {_LAYOUTS}")
+    weights = next((path / f for f in CHECKPOINT_FILES if (path / f).is_file()), None)
+    if weights is None: raise FileNotFoundError(f"{path} holds none of {CHECKPOINT_FILES}: {_LAYOUTS}")
+    return weights, next((path / f for f in CONFIG_FILES if (path / f).is_file()), None)
+
+def locate_checkpoint(path, model_config=None) -> tuple[Path, GPTConfig]:
+    "The weights file that `path` names and the model config that goes with it; no weights are read."
+    weights, config_file = _checkpoint_files(Path(path))
+    if model_config is not None: return weights, read_model_config(model_config)
+    with safe_open(str(weights), framework="pt") as f: meta = f.metadata() or {}
+    if "gptnb_config" in meta: return weights, GPTConfig.from_dict(json.loads(meta["gptnb_config"]))
+    if config_file is not None: return weights, read_model_config(config_file)
+    raise ValueError(f"{weights} stores no model config and has no {' or '.join(CONFIG_FILES)} beside it: pass "
+                     f"model_config= (--model-config) the model.json of the run it comes from")
+
+def checkpoint_state(state: dict, cfg: GPTConfig) -> dict:
+    "gptnb's names for a checkpoint's tensors: an upload's `model.` prefix dropped, a tied matrix under both names."
+    if state and all(k.startswith("model.") for k in state): state = {k[len("model."):]: v for k, v in state.items()}
+    if cfg.tie_weights:
+        for name, twin in (("tok_emb.weight", "out_head.weight"), ("out_head.weight", "tok_emb.weight")):
+            if name not in state and twin in state: state = {**state, name: state[twin]}
+    return state
+
+def load_checkpoint_model(path, model_config=None, device="cpu") -> GPTModel:
+    "A GPTModel from any of the layouts above, on `device`."
+    weights, cfg = locate_checkpoint(path, model_config)
+    state, _ = read_safetensors(weights)
+    return load_state(GPTModel(cfg), checkpoint_state(state, cfg)).to(device)
+
 def evaluate_run(run_dir, device="cpu") -> float:
     "Re-evaluate a finished run's final weights on its test slice (what `record.json` reports)."
     run_dir = Path(run_dir)
     record = json.loads((run_dir / "record.json").read_text())
-    model = load_model(run_dir / "model.safetensors", device=device)
+    model = load_checkpoint_model(run_dir / "model.safetensors", device=device)
     return test_loss(model, record["dataset"]["path"], record["train_config"]["test_sequences"],
                      record["train_config"]["micro_batch_size"], device)
+
+# %% ../nbs/05_evaluate.ipynb #518b813e
+OVERRIDES = ("start_token", "batches", "batch_size", "context_length", "precision")
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    "The `gptnb evaluate` arguments, on `parser` (a subcommand's parser or a fresh one)."
+    parser.add_argument("checkpoint", help=f"what to evaluate: {_LAYOUTS.removeprefix('give ')}")
+    parser.add_argument("--dataset-dir", required=True,
+                        help="folder with validation.safetensors, or a Hugging Face dataset id (downloaded once)")
+    parser.add_argument("--protocol", default="post", choices=sorted(PROTOCOLS), help="default: post")
+    parser.add_argument("--model-config", default=None, help="model.json of the run, for a bare .safetensors file")
+    for name in OVERRIDES[:-1]:
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None, help="override the protocol's")
+    parser.add_argument("--precision", default=None, choices=EVAL_PRECISIONS, help="override the protocol's")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
+    return parser
+
+def eval_device(device: str) -> torch.device:
+    "auto, cpu, cuda or cuda:N; an error names a CUDA device that is not there."
+    check_device(device)
+    if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; valid choices here: auto, cpu")
+    return torch.device(device)
+
+def evaluate_checkpoint(checkpoint, dataset_dir, protocol: str = "post", model_config=None, device="auto",
+                        **overrides) -> Score:
+    "Score a checkpoint under a named protocol, `overrides` (EvalProtocol fields or `batches`) changing its fields."
+    protocol, device = get_protocol(protocol, **overrides), eval_device(device)
+    weights, cfg = locate_checkpoint(checkpoint, model_config)
+    length = window_length(protocol, cfg)
+    path = resolve_dataset_dir(dataset_dir, splits=(protocol.split,)) / f"{protocol.split}.safetensors"
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: the {protocol.name!r} protocol reads it")
+    tokens = load_tokens(path)
+    protocol.check_tokens(len(tokens), length, str(path))
+    check_token_ids(path, cfg.vocab_size)
+    return score(load_checkpoint_model(weights, cfg, device), tokens, protocol, device, where=str(path))
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    "`gptnb evaluate` on parsed arguments: prints the protocol, then the loss to 6 decimals; returns 0."
+    result = evaluate_checkpoint(args.checkpoint, args.dataset_dir, args.protocol, args.model_config, args.device,
+                                 **{name: getattr(args, name) for name in OVERRIDES})
+    print(result.protocol.describe())
+    print(f"Loss against our test dataset: {result.loss:.6f}")
+    return 0
+
+def evaluate_main(argv=None) -> int:
+    "`gptnb evaluate` as a program: bad input prints an error and returns 2."
+    parser = argparse.ArgumentParser(prog="gptnb evaluate", description="Test loss of a checkpoint under a protocol.")
+    args = add_evaluate_arguments(parser).parse_args(argv)
+    try: return run_evaluate(args)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"gptnb evaluate: error: {e}", file=sys.stderr); return 2
 
 # %% ../nbs/05_evaluate.ipynb #f17e7786
 SMOKE_PROMPT = "Every effort moves you"

@@ -467,3 +467,76 @@ def test_check_dataset_refuses_a_larger_manifest_vocabulary(tmp_path):
     assert {s: checked[s]["tokens"] for s in ("train", "validation")} == {s: m["splits"][s]["tokens"] for s in ("train", "validation")}
     with pytest.raises(ValueError) as err: check_dataset(ds, 4096)
     assert "8192" in str(err.value) and "4096" in str(err.value) and str(ds) in str(err.value)
+
+
+# ---------------------------------------------------------------- datasets by Hugging Face id
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path):
+    "snapshot_download replaced by a stand-in that writes the requested split files and records its calls."
+    hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def fake(repo_id, repo_type, local_dir, allow_patterns):
+        calls.append({"repo_id": repo_id, "repo_type": repo_type, "local_dir": local_dir, "files": allow_patterns})
+        os.makedirs(local_dir, exist_ok=True)
+        for name in allow_patterns: save_tokens(os.path.join(local_dir, name), np.arange(50, dtype=np.uint16))
+    monkeypatch.setattr(hub, "snapshot_download", fake)
+    return calls
+
+
+def test_a_hub_id_is_downloaded_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
+    folder = data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")
+    assert folder == tmp_path / "cache" / "datasets" / "gpjt" / "fineweb-gpt2-tokens"
+    assert fake_hub == [{"repo_id": "gpjt/fineweb-gpt2-tokens", "repo_type": "dataset", "local_dir": str(folder),
+                         "files": ["train.safetensors", "validation.safetensors"]}]
+    assert sorted(check_dataset(folder, 8192)) == ["train", "validation"]
+    import huggingface_hub
+
+    def no_network(*args, **kwargs): raise AssertionError("the second call must not download")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
+    assert data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens") == folder
+
+
+def test_a_hub_id_fetches_only_the_splits_asked_for(fake_hub):
+    folder = data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens", splits=("validation",))
+    assert [c["files"] for c in fake_hub] == [["validation.safetensors"]]
+    assert not (folder / "train.safetensors").exists()
+    data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")   # the training split is fetched when it is wanted
+    assert [c["files"] for c in fake_hub][-1] == ["train.safetensors", "validation.safetensors"]
+
+
+def test_local_folders_and_paths_are_never_downloaded(fake_hub, tmp_path, monkeypatch):
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert data.resolve_dataset_dir("owner/name") == tmp_path.joinpath("owner/name").relative_to(tmp_path)
+    assert data.resolve_dataset_dir("owner/typo") == tmp_path.joinpath("owner/typo").relative_to(tmp_path)
+    for value in ("./a/b", "/a/b", "a/b/c", "fineweb", tmp_path):
+        data.resolve_dataset_dir(value)
+    assert fake_hub == []
+
+
+def test_without_a_network_the_error_says_which_files_go_where(tmp_path, monkeypatch):
+    hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs): raise hub.errors.LocalEntryNotFoundError("cannot reach the Hub")
+    monkeypatch.setattr(hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError) as err: data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")
+    for words in ("gpjt/fineweb-gpt2-tokens", "train.safetensors and validation.safetensors", "'tokens'",
+                  str(tmp_path / "cache" / "datasets" / "gpjt" / "fineweb-gpt2-tokens"), "cannot reach the Hub"):
+        assert words in str(err.value)
+
+
+def test_a_hub_dataset_without_the_split_files_is_named(tmp_path, monkeypatch):
+    hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(hub, "snapshot_download", lambda repo_id, repo_type, local_dir, allow_patterns: None)
+    with pytest.raises(FileNotFoundError) as err: data.resolve_dataset_dir("someone/other-data", ("validation",))
+    assert "'someone/other-data' has no ['validation.safetensors']" in str(err.value)
+
+
+@pytest.mark.parametrize("splits", [("test",), (), "validation"])
+def test_resolve_dataset_dir_bad_splits(splits):
+    with pytest.raises(ValueError) as err: data.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens", splits)
+    assert "valid splits: ('train', 'validation')" in str(err.value)
