@@ -16,18 +16,23 @@ from typing import Callable
 
 import torch
 
-from .model import ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
+
+from .model import COMPAT_MODES, ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
 from .seeding import check_seed
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SCHEDULES', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET', 'PRESETS', 'INTERVENTIONS', 'STACKED',
-           'POST_INTERVENTIONS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags',
-           'cpu_model', 'resolve_precision', 'hardware', 'Preset', 'get_preset', 'Intervention', 'parse_interventions',
-           'resolve', 'check_device', 'RunSpec', 'default_run_name', 'json_field', 'from_namespace']
+__all__ = ['PRECISIONS', 'SCHEDULES', 'TEST_PROTOCOLS', 'POST_PRECISIONS', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET',
+           'PRESETS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'DEVICE_CHOICES', 'WHERE_FIELDS',
+           'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags', 'cpu_model', 'resolve_precision', 'hardware', 'Preset',
+           'get_preset', 'Intervention', 'parse_interventions', 'resolve', 'check_device', 'RunSpec',
+           'default_run_name', 'json_field', 'from_namespace']
 
 # %% ../nbs/04_config.ipynb #af30b708
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 SCHEDULES = ("constant", "warmup-cosine")
+TEST_PROTOCOLS = ("gptnb", "post")
+POST_PRECISIONS = ("fp16", "fp32")      # the post's code: fp16 AMP (use_amp) or fp32
 
 @dataclass
 class TrainConfig(ConfigDict):
@@ -36,9 +41,9 @@ class TrainConfig(ConfigDict):
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     schedule: str = "constant"
-    warmup_frac: float = 0.05
+    warmup_percent: int = 5                # warm-up steps: total_steps × warmup_percent // 100 (integers, as the post)
     warmup_start_factor: float = 1e-5
-    min_lr_factor: float = 0.1
+    min_lr_divisor: float = 10.0           # the cosine ends at lr / min_lr_divisor
     grad_clip: float | None = None         # max global grad norm; None = no clipping (the norm is logged either way)
     precision: str = "fp16"                # autocast dtype; fp16 adds a GradScaler; auto: what the hardware computes natively
     micro_batch_size: int = 12             # sequences per forward pass per process
@@ -54,6 +59,8 @@ class TrainConfig(ConfigDict):
     init_distribution: str = "pytorch"     # pytorch defaults (the post) or gpt2's N(0, 0.02)
     deterministic: bool = True             # every determinism flag of 01_seeding
     compile: bool = False                  # torch.compile the model (CUDA speed; off for bit-exact CPU tests)
+    compat: str = "gptnb"                  # whose arithmetic and randomness: gptnb's or the post's (see above)
+    test_protocol: str = "gptnb"           # how the test loss is measured (05_evaluate)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -78,7 +85,14 @@ class TrainConfig(ConfigDict):
         if self.schedule not in SCHEDULES: bad("schedule", f"valid choices: {SCHEDULES}")
         if self.init_scheme not in INIT_SCHEMES: bad("init_scheme", f"valid choices: {INIT_SCHEMES}")
         if self.init_distribution not in INIT_DISTRIBUTIONS: bad("init_distribution", f"valid choices: {INIT_DISTRIBUTIONS}")
-        if not 0 <= self.warmup_frac < 1: bad("warmup_frac", "must be in [0, 1)")
+        if isinstance(self.warmup_percent, bool) or not isinstance(self.warmup_percent, int) \
+                or not 0 <= self.warmup_percent < 100: bad("warmup_percent", "must be an integer in [0, 100)")
+        if not self.min_lr_divisor >= 1: bad("min_lr_divisor", "must be >= 1")
+        if self.compat not in COMPAT_MODES: bad("compat", f"valid choices: {COMPAT_MODES}")
+        if self.test_protocol not in TEST_PROTOCOLS: bad("test_protocol", f"valid choices: {TEST_PROTOCOLS}")
+        if self.compat == "post" and self.precision not in POST_PRECISIONS:
+            bad("precision", f"compat='post' runs as the post's code did, in one of {POST_PRECISIONS}")
+        if self.compat == "post" and self.compile: bad("compile", "compat='post' runs the post's eager arithmetic")
         if self.batch_size % self.micro_batch_size:
             bad("batch_size", f"must be a multiple of micro_batch_size={self.micro_batch_size}")
 
@@ -102,14 +116,24 @@ class TrainConfig(ConfigDict):
                              f"({self.batch_size} sequences × {context_length} tokens = {per_step:,} tokens)")
         return math.ceil(self.train_tokens / per_step)
 
-    def lr_factor(self, step: int, total_steps: int) -> float:
-        "Multiplier of `lr` at optimizer step `step` (0-based) of `total_steps`."
-        if self.schedule == "constant": return 1.0
-        warmup = int(self.warmup_frac * total_steps)
-        if step < warmup:
-            return self.warmup_start_factor + (1 - self.warmup_start_factor) * step / warmup
-        progress = (step - warmup) / max(1, total_steps - 1 - warmup)
-        return self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    def warmup_steps(self, total_steps: int) -> int: return total_steps * self.warmup_percent // 100
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
+        "The LR scheduler of a `total_steps` run, built from torch's scheduler objects exactly as the post built its."
+        if self.schedule == "constant": return LambdaLR(optimizer, lambda step: 1.0)
+        warmup = self.warmup_steps(total_steps)
+        ramp = LinearLR(optimizer, start_factor=self.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+        decay = CosineAnnealingLR(optimizer, T_max=total_steps - warmup, eta_min=self.lr / self.min_lr_divisor)
+        return SequentialLR(optimizer, schedulers=[ramp, decay], milestones=[warmup])
+
+    def lr_schedule(self, total_steps: int) -> list[float]:
+        "Every step's learning rate, from a dry run of `scheduler` on a throwaway parameter."
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=self.lr)
+        sched, lrs = self.scheduler(opt, total_steps), []
+        for _ in range(total_steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step(); sched.step()   # no gradient, so the step changes nothing; it keeps torch's order check quiet
+        return lrs
 
 # %% ../nbs/04_config.ipynb #aa0b0065
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -163,7 +187,8 @@ TINY = Preset(
     description="4-layer 128-wide GPT on the embedded corpus, GPT-2 BPE cut to 8,192 tokens; minutes on 2 CPU cores")
 
 GPT2_SMALL_PRESET = Preset(
-    name="gpt2-small", model=GPTConfig(), train=TrainConfig(checkpoint_every=1000, eval_every=1000),
+    name="gpt2-small", model=GPTConfig(),
+    train=TrainConfig(checkpoint_every=617, eval_every=1000, compat="post", test_protocol="post"),
     dataset="fineweb", vocab_size=50257,
     description="the post's 163M GPT-2-small-shaped model, 3.26B FineWeb tokens, 8 GPUs × microbatch 12, fp16 AMP")
 
@@ -184,11 +209,11 @@ def _model(**changes): return lambda m, t: (replace(m, **changes), t)
 def _train(**changes): return lambda m, t: (m, replace(t, **changes))
 
 def _cosine(m, t):
-    return m, replace(t, schedule="warmup-cosine", warmup_frac=0.05, warmup_start_factor=1e-5, min_lr_factor=0.1)
+    return m, replace(t, schedule="warmup-cosine", warmup_percent=5, warmup_start_factor=1e-5, min_lr_divisor=10.0)
 
-def _schedule_lr(m, t):
-    m, t = _cosine(m, t)
-    return m, replace(t, lr=round(t.lr * 3.5, 12))
+def _raise_lr(m, t): return m, replace(t, lr=round(t.lr * 3.5, 12))
+
+def _schedule_lr(m, t): return _raise_lr(*_cosine(m, t))
 
 _BASE = [
     Intervention("baseline", "no change", lambda m, t: (m, t)),
@@ -205,12 +230,22 @@ _BASE = [
                  _train(init_distribution="gpt2")),
     Intervention("cosine-schedule", "the schedule alone: 5% warm-up from 1e-5, cosine to lr/10, peak lr unchanged",
                  _cosine),
+    Intervention("update-learning-rate", "peak lr ×3.5 (0.0004→0.0014) alone, constant", _raise_lr),
 ]
 INTERVENTIONS = {i.name: i for i in _BASE}
+
+def _combination(name: str, parts: tuple, description: str) -> None:
+    INTERVENTIONS[name] = Intervention(name, description + ": " + " + ".join(parts), lambda m, t: _compose(parts, m, t))
+
 STACKED = ("remove-dropout", "gradient-clipping", "weight-decay-gpt2", "schedule-learning-rate")
-INTERVENTIONS["stacked"] = Intervention(
-    "stacked", "every helpful one together: " + " + ".join(STACKED),
-    lambda m, t: _compose(STACKED, m, t))
+_combination("stacked", STACKED, "every helpful one together")
+_combination("weight-decay-cerebras-scheduling-learning-rate", ("weight-decay-cerebras", "cosine-schedule"),
+             "the post's: Cerebras weight decay with the schedule at the baseline's peak lr")
+_combination("weight-decay-cerebras-scheduling-and-increasing-learning-rate",
+             ("weight-decay-cerebras", "schedule-learning-rate"), "the post's: Cerebras weight decay, schedule, lr ×3.5")
+_combination("stacked-interventions-2", STACKED + ("qkv-bias",), "the next post's: stacked with QKV bias")
+_combination("stacked-interventions-3", ("remove-dropout", "gradient-clipping", "schedule-learning-rate"),
+             "the next post's: stacked keeping the baseline's weight decay (0.1)")
 POST_INTERVENTIONS = ("baseline", "weight-tying", "weight-decay-cerebras", "no-amp", "gradient-clipping",
                       "qkv-bias", "weight-decay-gpt2", "remove-dropout", "schedule-learning-rate")
 
@@ -289,7 +324,7 @@ class RunSpec:
     max_steps: int | None = field(default=None, metadata=_help("overrides the budget, in optimizer steps"))
     model_overrides: dict = field(default_factory=dict, metadata=_help("GPTConfig fields to change (JSON object)"))
     train_overrides: dict = field(default_factory=dict, metadata=_help("TrainConfig fields to change (JSON object)"))
-    dataset_dir: str | None = field(default=None, metadata=_help("token dataset folder; default: the preset's corpus"))
+    dataset_dir: str | None = field(default=None, metadata=_help("token dataset folder, or a Hugging Face dataset id (owner/name, downloaded once); default: the preset's corpus"))
     device: str = field(default="auto", metadata=_help(f"one of {DEVICE_CHOICES}"))
     nproc: int = field(default=1, metadata=_help("processes on this node (DDP when > 1)"))
     restart: bool = field(default=False, metadata=_help("move an existing run folder aside and start afresh"))

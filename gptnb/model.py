@@ -18,9 +18,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 # %% auto #0
-__all__ = ['GPT2_SMALL', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'GPTConfig', 'LayerNorm', 'GELU', 'FeedForward',
-           'MultiHeadAttention', 'TransformerBlock', 'GPTModel', 'init_weights', 'generate', 'load_state', 'save_model',
-           'read_safetensors', 'load_model', 'hf_gpt2_to_gptnb', 'import_hf_gpt2']
+__all__ = ['GPT2_SMALL', 'COMPAT_MODES', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'GPTConfig', 'check_compat',
+           'LayerNorm', 'GELU', 'FeedForward', 'masked_softmax_attention', 'MultiHeadAttention', 'TransformerBlock',
+           'GPTModel', 'init_weights', 'generate', 'load_state', 'save_model', 'read_safetensors', 'load_model',
+           'hf_gpt2_to_gptnb', 'import_hf_gpt2']
 
 # %% ../nbs/03_model.ipynb #5c76a553
 _KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple": (tuple, list)}
@@ -73,56 +74,93 @@ class GPTConfig(ConfigDict):
 GPT2_SMALL = GPTConfig()  # the post's 163M model: GPT-2 small shape, untied, no QKV bias
 
 # %% ../nbs/03_model.ipynb #0901ab04
+COMPAT_MODES = ("gptnb", "post")
+
+def check_compat(compat: str) -> str:
+    if compat not in COMPAT_MODES: raise ValueError(f"compat={compat!r}; valid choices: {COMPAT_MODES}")
+    return compat
+
 class LayerNorm(nn.Module):
-    def __init__(self, emb_dim: int, eps: float = 1e-5):
+    def __init__(self, emb_dim: int, eps: float = 1e-5, compat: str = "gptnb"):
         super().__init__()
-        self.eps = eps
+        self.eps, self.compat = eps, check_compat(compat)
         self.scale = nn.Parameter(torch.ones(emb_dim))
         self.shift = nn.Parameter(torch.zeros(emb_dim))
 
-    def forward(self, x): return F.layer_norm(x, self.scale.shape, self.scale, self.shift, self.eps)
+    def forward(self, x):
+        if self.compat == "gptnb": return F.layer_norm(x, self.scale.shape, self.scale, self.shift, self.eps)
+        mu, var = x.mean(dim=-1, keepdim=True), x.var(dim=-1, keepdim=True, unbiased=False)   # in the post's order
+        return self.scale * ((x - mu) / torch.sqrt(var + self.eps)) + self.shift
 
 
 class GELU(nn.Module):
-    def forward(self, x): return F.gelu(x, approximate="tanh")
+    def __init__(self, compat: str = "gptnb"):
+        super().__init__()
+        self.compat = check_compat(compat)
+
+    def forward(self, x):
+        if self.compat == "gptnb": return F.gelu(x, approximate="tanh")
+        k = torch.tensor(2.0 / math.pi).sqrt()              # a float32 constant, as the post computed it
+        return 0.5 * x * (1 + torch.tanh(k * (x + 0.044715 * torch.pow(x, 3))))
 
 
 class FeedForward(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
         # indices 0 and 2 carry weights, as in the seed code's state dict (ff.layers.0, ff.layers.2)
-        self.layers = nn.Sequential(nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim), GELU(),
+        self.layers = nn.Sequential(nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim), GELU(compat),
                                     nn.Linear(4 * cfg.emb_dim, cfg.emb_dim))
 
     def forward(self, x): return self.layers(x)
 
 # %% ../nbs/03_model.ipynb #d5fdec4f
+def masked_softmax_attention(q, k, v, dropout: nn.Module) -> torch.Tensor:
+    "Causal attention the long way: scores, -inf above the diagonal, softmax of scores/√head_dim, dropout, × V."
+    t = q.shape[-2]
+    scores = q @ k.transpose(2, 3)                                            # (b, h, t, t)
+    scores.masked_fill_(torch.ones(t, t, dtype=torch.bool, device=q.device).triu(diagonal=1), -torch.inf)
+    weights = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1)
+    return dropout(weights) @ v
+
+
 class MultiHeadAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
         d = cfg.emb_dim
         self.n_heads, self.head_dim, self.drop_rate = cfg.n_heads, d // cfg.n_heads, cfg.drop_rate
+        self.compat = check_compat(compat)
         self.W_query = nn.Linear(d, d, bias=cfg.qkv_bias)
         self.W_key = nn.Linear(d, d, bias=cfg.qkv_bias)
         self.W_value = nn.Linear(d, d, bias=cfg.qkv_bias)
         self.out_proj = nn.Linear(d, d)
+        if self.compat == "post": self.dropout = nn.Dropout(cfg.drop_rate)   # no parameters: the init is unchanged
 
     def forward(self, x):
         b, t, d = x.shape
+        if self.compat == "post": return self._post_forward(x)
         def heads(proj): return proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (b, h, t, d/h)
         out = F.scaled_dot_product_attention(heads(self.W_query), heads(self.W_key), heads(self.W_value),
                                              dropout_p=self.drop_rate if self.training else 0.0, is_causal=True)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
 
+    def _post_forward(self, x):
+        "The post's sequence of operations: all three projections (key first), then the head views, then attention."
+        b, t, d = x.shape
+        projected = [proj(x) for proj in (self.W_key, self.W_query, self.W_value)]
+        split = [p.view(b, t, self.n_heads, self.head_dim) for p in projected]
+        k, q, v = [s.transpose(1, 2) for s in split]                              # (b, h, t, d/h)
+        out = masked_softmax_attention(q, k, v, self.dropout).transpose(1, 2)
+        return self.out_proj(out.contiguous().view(b, t, d))
+
 
 class TransformerBlock(nn.Module):
     "Pre-norm residual block: x + attention(norm(x)), then x + feed-forward(norm(x))."
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
-        self.att = MultiHeadAttention(cfg)
-        self.ff = FeedForward(cfg)
-        self.norm1 = LayerNorm(cfg.emb_dim)
-        self.norm2 = LayerNorm(cfg.emb_dim)
+        self.att = MultiHeadAttention(cfg, compat)
+        self.ff = FeedForward(cfg, compat)
+        self.norm1 = LayerNorm(cfg.emb_dim, compat=compat)
+        self.norm2 = LayerNorm(cfg.emb_dim, compat=compat)
         self.drop_shortcut = nn.Dropout(cfg.drop_rate)
 
     def forward(self, x):
@@ -131,15 +169,15 @@ class TransformerBlock(nn.Module):
 
 # %% ../nbs/03_model.ipynb #61416906
 class GPTModel(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
         cfg.validate()
-        self.cfg = cfg
+        self.cfg, self.compat = cfg, check_compat(compat)
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop_emb = nn.Dropout(cfg.drop_rate)
-        self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg.n_layers)])
-        self.final_norm = LayerNorm(cfg.emb_dim)
+        self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg, compat) for _ in range(cfg.n_layers)])
+        self.final_norm = LayerNorm(cfg.emb_dim, compat=compat)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
         if cfg.tie_weights: self.out_head.weight = self.tok_emb.weight
 

@@ -29,6 +29,8 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
+from .data import load_tokens
+from .evaluate import load_checkpoint_model, test_slice_score
 from .seeding import deterministic_flags
 
 
@@ -38,8 +40,8 @@ __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE
            'lock_holder', 'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
            'RunFolderTaken', 'move_aside', 'claim_run_folder', 'describe_error', 'start_record', 'finish_record',
            'record_failed_start', 'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record',
-           'read_records', 'write_test_losses', 'read_test_losses', 'read_metric_rows', 'MetricsLog', 'read_metrics',
-           'plot_metrics']
+           'read_records', 'write_test_losses', 'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog',
+           'read_metrics', 'plot_metrics']
 
 # %% ../nbs/06_records.ipynb #908ccf05
 @contextmanager
@@ -398,6 +400,23 @@ def read_test_losses(run_dir) -> np.ndarray | None:
     if rec.get("test_loss") is not None and abs(losses.mean() - rec["test_loss"]) > 1e-6:
         raise ValueError(f"{path}: the mean {losses.mean():.7f} is not the record's test_loss {rec['test_loss']}")
     return losses
+
+# %% ../nbs/06_records.ipynb #288a2aba
+def add_test_losses(run_dir, device="cpu") -> np.ndarray:
+    "Per-sequence test losses for a finished run that predates them, from its final weights, checked against its record."
+    rec = read_record(run_dir)
+    if rec["status"] != "complete": raise ValueError(f"{run_dir} is {rec['status']}, not complete: it has no final test loss")
+    if rec.get("test_losses_sha256"): return read_test_losses(run_dir)
+    tc = rec["train_config"]
+    model = load_checkpoint_model(Path(run_dir), device=device)
+    val = load_tokens(Path(rec["dataset"]["path"]) / "validation.safetensors")
+    scored = test_slice_score(model, val, tc["test_sequences"], tc["micro_batch_size"], device)
+    if abs(scored.loss - rec["test_loss"]) > 1e-6:
+        raise ValueError(f"{run_dir}: re-scoring gives {scored.loss:.7f}, the record says {rec['test_loss']}; not written")
+    with lock_run_folder(run_dir):
+        sha = write_test_losses(run_dir, scored.sequence_losses)
+        update_record(run_dir, test_losses_sha256=sha, test_protocol="gptnb")
+    return read_test_losses(run_dir)
 
 # %% ../nbs/06_records.ipynb #2007b206
 def read_metric_rows(path) -> list[dict]:

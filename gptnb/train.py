@@ -27,23 +27,25 @@ from tqdm.auto import tqdm
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
                           parse_interventions, resolve_precision)
-from .data import TokenBatches, check_dataset, load_manifest, load_tokens, prepare_token_dataset, sha256_file
-from .evaluate import eval_loss, test_slice_loss
+from .data import (TokenBatches, check_dataset, load_manifest, load_tokens, prepare_token_dataset,
+                        resolve_dataset_dir, sha256_file)
+from .evaluate import PROTOCOLS, EvalProtocol, Score, eval_loss, score
 from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
 from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
-                           finish_record,
-                           plot_metrics, record_failed_start, replacing, start_record)
+                           finish_record, plot_metrics, record_failed_start, replacing, start_record,
+                           write_test_losses)
 from .seeding import (deterministic_flags, get_rng_state, seed_everything, set_deterministic, set_rng_state,
                            weights_fingerprint)
 
 # %% auto #0
 __all__ = ['AUTOCAST_DTYPES', 'EXIT_COMPLETE', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 'EXIT_FOLDER_TAKEN', 'DistEnv', 'dist_env',
-           'resolve_device', 'check_nproc', 'mix_seed', 'draw_loop_seed', 'seed_microbatch', 'RunData',
-           'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer', 'setup',
-           'resume', 'checkpoint', 'autocast', 'Diverged', 'accumulate_gradients', 'optimizer_step', 'after_step',
-           'run_test_loss', 'finish', 'train', 'dataset_identity', 'print_summary', 'run_training', 'notebook_spec',
-           'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args', 'spec_to_cli',
-           'main']
+           'resolve_device', 'check_nproc', 'mix_seed', 'draw_loop_seed', 'seed_microbatch', 'RunData', 'once_per_node',
+           'test_protocol', 'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer',
+           'setup', 'resume', 'checkpoint', 'autocast', 'Diverged', 'microbatch_loss', 'accumulate_gradients',
+           'unscale_and_clip', 'gradients_finite', 'optimizer_step', 'post_interval', 'after_step', 'final_train_loss',
+           'run_test_score', 'run_test_loss', 'finish', 'train', 'dataset_identity', 'print_summary', 'run_training',
+           'notebook_spec', 'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args',
+           'spec_to_cli', 'main']
 
 # %% ../nbs/08_train.ipynb #b76a4d27
 @dataclass(frozen=True)
@@ -98,18 +100,27 @@ class RunData:
     val_tokens: np.ndarray
     n_val_windows: int
 
+def once_per_node(make, env: DistEnv) -> Path:
+    "`make()` on local rank 0 first, then on the other ranks of the node, which find what it made (a folder)."
+    if env.local_rank == 0: path = make()
+    if env.distributed: dist.barrier()
+    if env.local_rank != 0: path = make()
+    return Path(path)
+
+def test_protocol(tcfg: TrainConfig) -> EvalProtocol:
+    "How the run's test loss is measured: the post's protocol, or gptnb's first `test_sequences` windows (05_evaluate)."
+    if tcfg.test_protocol == "post": return PROTOCOLS["post"]
+    return PROTOCOLS["gptnb"].replace(sequences=tcfg.test_sequences, batch_size=tcfg.micro_batch_size)
+
 def dataset_folder(spec: RunSpec, env: DistEnv) -> Path:
-    "The run's token dataset: given, or the preset's corpus prepared once per node (local rank 0 prepares)."
+    "The run's token dataset: a folder, a Hub dataset id (downloaded once), or the preset's corpus prepared once."
     preset = get_preset(spec.preset)
-    if spec.dataset_dir is not None: return Path(spec.dataset_dir)
+    if spec.dataset_dir is not None: return once_per_node(lambda: resolve_dataset_dir(spec.dataset_dir), env)
     if preset.dataset != "embedded":
         raise ValueError(f"preset {preset.name!r} trains on {preset.dataset!r}, which is not bundled: pass dataset_dir= a "
-                         f"folder holding train.safetensors and validation.safetensors (the post's published token "
-                         f"files, or gptnb.data.prepare_token_dataset of local parquet files)")
-    if env.local_rank == 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
-    if env.distributed: dist.barrier()   # the other ranks find it prepared
-    if env.local_rank != 0: path = prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size)
-    return Path(path)
+                         f"folder holding train.safetensors and validation.safetensors, or the Hub id of the post's "
+                         f"token files (gpjt/fineweb-gpt2-tokens), or gptnb.data.prepare_token_dataset of local parquet")
+    return once_per_node(lambda: prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size), env)
 
 def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfig) -> RunData:
     path = dataset_folder(spec, env)
@@ -123,9 +134,12 @@ def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfi
                          f"holds only {batches.steps_available}; lower train_tokens/max_steps or use more data")
     val_tokens = load_tokens(path / "validation.safetensors")
     n_val = (len(val_tokens) - 1) // mcfg.context_length
-    if tcfg.test_sequences + tcfg.val_sequences > n_val:
-        raise ValueError(f"test_sequences={tcfg.test_sequences} + val_sequences={tcfg.val_sequences} exceed the "
-                         f"{n_val} validation windows of {mcfg.context_length} tokens")
+    protocol, L = test_protocol(tcfg), mcfg.context_length
+    test_end, val_first = protocol.start_token + protocol.sequences * L, (n_val - tcfg.val_sequences) * L
+    if test_end > val_first:   # the test windows come first, the validation checks' windows last; never shared
+        raise ValueError(f"the validation split ({n_val:,} windows of {L} tokens) cannot hold the {protocol.name} "
+                         f"protocol's test windows (tokens {protocol.start_token:,} to {test_end:,}) before its last "
+                         f"val_sequences={tcfg.val_sequences} windows; lower test_sequences or val_sequences, or use more data")
     return RunData(path, batches, val_tokens, n_val)
 
 # %% ../nbs/08_train.ipynb #f167b58f
@@ -133,16 +147,18 @@ def build_model(spec: RunSpec, mcfg: GPTConfig, tcfg: TrainConfig, device) -> tu
     "The seeded, initialised model on `device`, its initial fingerprint and the loop seed."
     if tcfg.deterministic: set_deterministic(True)
     seed_everything(spec.init_seed)
-    model = init_weights(GPTModel(mcfg), spec.init_seed, tcfg.init_scheme, tcfg.init_distribution).to(device)
+    model = GPTModel(mcfg, tcfg.compat)
+    model = init_weights(model, spec.init_seed, tcfg.init_scheme, tcfg.init_distribution).to(device)
     initial_sha = weights_fingerprint(model.state_dict())
     if spec.train_seed is not None: seed_everything(spec.train_seed)
-    return model, initial_sha, draw_loop_seed()
+    if tcfg.compat == "gptnb": return model, initial_sha, draw_loop_seed()
+    with torch.random.fork_rng(devices=[]): return model, initial_sha, draw_loop_seed()  # post: stream untouched
 
 def build_optimizer(model, tcfg: TrainConfig, total_steps: int, device) -> tuple:
-    "AdamW on every parameter, the LR schedule as a LambdaLR, and a GradScaler that is live only for fp16."
+    "AdamW on every parameter, the LR scheduler of `04_config`, and a GradScaler that is live only for fp16."
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
                             weight_decay=tcfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: tcfg.lr_factor(s, total_steps))
+    sched = tcfg.scheduler(opt, total_steps)
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=tcfg.precision == "fp16")
     return opt, sched, scaler
 
@@ -156,6 +172,9 @@ class Progress:
     best_val_loss: float = math.inf
     initial_test_loss: float | None = None
     recent_losses: list = field(default_factory=list)   # the last 20 finite step losses: the final train loss
+    interval_losses: list = field(default_factory=list) # compat="post": rank 0's losses since the last checkpoint
+    best_train_loss: float | None = None                # compat="post": the best interval mean (picks `best`)
+    interval_train_loss: float | None = None            # compat="post": the last interval mean, the final train loss
 
 @dataclass
 class Trainer:
@@ -189,6 +208,8 @@ def setup(spec: RunSpec) -> Trainer:
     device = _init_distributed(spec, env)
     mcfg, tcfg = spec.configs()
     tcfg = replace(tcfg, precision=resolve_precision(tcfg.precision, device))
+    post_amp = tcfg.compat == "post" and tcfg.precision == "fp16"   # as the post: TF32 matmuls under AMP
+    torch.set_float32_matmul_precision("high" if post_amp else "highest")   # set every run: never inherited
     data = load_run_data(spec, env, mcfg, tcfg)
     model, initial_sha, loop_seed = build_model(spec, mcfg, tcfg, device)
     total_steps = tcfg.total_steps(mcfg.context_length)
@@ -242,29 +263,49 @@ def autocast(device: torch.device, precision: str):
 class Diverged(RuntimeError):
     "Too many non-finite steps: the run is recorded as `diverged`."
 
-def accumulate_gradients(t: Trainer, step: int) -> torch.Tensor:
-    "Forward and backward over this rank's microbatches of `step`; returns the step's loss averaged over ranks."
+def microbatch_loss(t: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    "Cross-entropy of one microbatch: gptnb casts the logits to fp32 after autocast, the post let autocast do it."
+    with autocast(t.device, t.tcfg.precision):
+        logits = t.train_model(x)
+        if t.tcfg.compat == "post": return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+    return F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+
+def accumulate_gradients(t: Trainer, step: int) -> tuple[torch.Tensor, float | None]:
+    "Forward and backward over this rank's microbatches of `step`: the loss averaged over ranks, and (post) this rank's."
     step_loss = torch.zeros((), device=t.device)
     for accum in range(t.grad_accum):
-        seed_microbatch(t.identity["loop_seed"], (step * t.grad_accum + accum) * t.env.world_size + t.env.rank)
+        if t.tcfg.compat == "gptnb":
+            seed_microbatch(t.identity["loop_seed"], (step * t.grad_accum + accum) * t.env.world_size + t.env.rank)
         x, y = (v.to(t.device, non_blocking=True) for v in t.data.batches.get(step, accum))
         last = not t.env.distributed or accum == t.grad_accum - 1
         with contextlib.nullcontext() if last else t.train_model.no_sync():
-            with autocast(t.device, t.tcfg.precision): logits = t.train_model(x)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / t.grad_accum
+            loss = microbatch_loss(t, x, y) / t.grad_accum
             t.scaler.scale(loss).backward()
         step_loss += loss.detach()
+    own = step_loss.item() if t.tcfg.compat == "post" else None
     if t.env.distributed:  # SUM then divide: gloo gained ReduceOp.AVG only in recent releases
         dist.all_reduce(step_loss, op=dist.ReduceOp.SUM)
         step_loss /= t.env.world_size
-    return step_loss
+    return step_loss, own
+
+def unscale_and_clip(t: Trainer) -> float:
+    "Unscale (fp16), clip when `grad_clip` is set, and return the pre-clip global gradient norm."
+    t.scaler.unscale_(t.opt)
+    params = list(t.model.parameters())
+    if t.tcfg.grad_clip is None and t.tcfg.compat == "post":   # measure only: the gradients stay as they are
+        return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
+    return torch.nn.utils.clip_grad_norm_(params, t.tcfg.grad_clip or math.inf).item()
+
+def gradients_finite(model) -> bool:
+    return all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
 
 def optimizer_step(t: Trainer, step: int) -> dict:
     "One optimizer step; returns its metrics row."
-    loss = accumulate_gradients(t, step).item()
-    t.scaler.unscale_(t.opt)
-    grad_norm = torch.nn.utils.clip_grad_norm_(t.model.parameters(), t.tcfg.grad_clip or math.inf).item()
-    finite, lr = math.isfinite(grad_norm) and math.isfinite(loss), t.sched.get_last_lr()[0]
+    loss, own = accumulate_gradients(t, step)
+    loss, grad_norm = loss.item(), unscale_and_clip(t)
+    if t.tcfg.compat == "post" and not t.scaler.is_enabled(): finite = gradients_finite(t.model)
+    else: finite = math.isfinite(grad_norm) and math.isfinite(loss)
+    lr = t.sched.get_last_lr()[0]
     if finite or t.scaler.is_enabled(): t.scaler.step(t.opt)  # fp16: the scaler skips an overflowed step itself
     row = {"step": step, "tokens": (step + 1) * t.tcfg.tokens_per_step(t.mcfg.context_length), "loss": loss,
            "lr": lr, "grad_norm": grad_norm, "skipped": not finite}
@@ -272,6 +313,7 @@ def optimizer_step(t: Trainer, step: int) -> dict:
     t.scaler.update(); t.opt.zero_grad(set_to_none=True); t.sched.step()
     p = t.progress
     p.step = step + 1
+    if own is not None: p.interval_losses.append(own)
     if finite: p.recent_losses = (p.recent_losses + [loss])[-20:]
     else:
         p.skipped_steps += 1
@@ -279,6 +321,16 @@ def optimizer_step(t: Trainer, step: int) -> dict:
     return row
 
 # %% ../nbs/08_train.ipynb #828cc165
+def post_interval(t: Trainer, step: int) -> tuple[bool, bool]:
+    "compat='post': at a boundary, close rank 0's loss interval; returns (checkpoint due, is best)."
+    p, every = t.progress, t.tcfg.checkpoint_every
+    if not ((every and step % every == 0) or step == t.total_steps - 1): return False, False
+    mean = sum(p.interval_losses) / len(p.interval_losses)   # Python's sum of Python floats, as the post
+    is_best = p.best_train_loss is None or mean < p.best_train_loss
+    p.interval_losses, p.interval_train_loss = [], mean
+    if is_best: p.best_train_loss = mean
+    return bool(every), is_best
+
 def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: float) -> None:
     "Log the step (rank 0), evaluate and checkpoint when they are due."
     p, done = t.progress, t.progress.step
@@ -290,14 +342,24 @@ def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: 
                         t.mcfg.context_length, t.tcfg.micro_batch_size, t.device)
         log.write({"step": row["step"], "val_loss": val})
         is_best, p.best_val_loss = val < p.best_val_loss, min(val, p.best_val_loss)
-    if t.tcfg.checkpoint_every and done % t.tcfg.checkpoint_every == 0 and done < t.total_steps:
+    if t.tcfg.compat == "post": due, is_best = post_interval(t, row["step"])
+    else: due = t.tcfg.checkpoint_every and done % t.tcfg.checkpoint_every == 0 and done < t.total_steps
+    if due:
         elapsed, p.elapsed_s = p.elapsed_s, p.elapsed_s + time.time() - started
         checkpoint(t, run_dir, is_best)
         p.elapsed_s = elapsed   # the caller's clock still runs from `started`
 
 # %% ../nbs/08_train.ipynb #e7b4e2ed
-def run_test_loss(t: Trainer) -> float:
-    return test_slice_loss(t.model, t.data.val_tokens, t.tcfg.test_sequences, t.tcfg.micro_batch_size, t.device)
+def final_train_loss(t: Trainer) -> float:
+    "gptnb: the mean over ranks of the last 20 finite step losses; compat='post': rank 0's last interval mean."
+    if t.tcfg.compat == "post": return t.progress.interval_train_loss
+    return float(np.mean(t.progress.recent_losses)) if t.progress.recent_losses else math.nan
+
+def run_test_score(t: Trainer) -> Score:
+    "The run's test loss under its protocol, with one loss per test sequence."
+    return score(t.model, t.data.val_tokens, test_protocol(t.tcfg), t.device)
+
+def run_test_loss(t: Trainer) -> float: return run_test_score(t).loss
 
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
@@ -308,12 +370,14 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
                "elapsed_s": p.elapsed_s + trained_s, "tokens_per_s": steps_run * tokens_per_step / max(trained_s, 1e-9),
                "skipped_steps": p.skipped_steps, "initial_test_loss": p.initial_test_loss,
                "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
-               "final_train_loss": float(np.mean(p.recent_losses)) if p.recent_losses else math.nan,
+               "final_train_loss": final_train_loss(t),
                "dataset_dir": str(t.data.path), "train_config": t.tcfg.to_dict(), "model_config": t.mcfg.to_dict()}
     if t.env.is_main:
         summary["final_weights_sha256"] = weights_fingerprint(t.model.state_dict())
         with replacing(Path(run_dir) / "model.safetensors") as tmp: save_model(t.model, tmp)
-        summary["test_loss"] = round(run_test_loss(t), 6)
+        scored = run_test_score(t)
+        summary.update(test_loss=round(scored.loss, 6), test_protocol=scored.protocol.name,
+                       test_losses_sha256=write_test_losses(run_dir, scored.sequence_losses))
     if t.env.distributed: dist.barrier()
     return summary
 

@@ -15,7 +15,7 @@ class RefLayerNorm(nn.Module):
 
     def forward(self, x):
         mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
-        return self.scale * (x - mean) / torch.sqrt(var + self.eps) + self.shift
+        return self.scale * ((x - mean) / torch.sqrt(var + self.eps)) + self.shift   # normalise, then scale
 
 
 class RefGELU(nn.Module):
@@ -33,11 +33,15 @@ class RefAttention(nn.Module):
         self.register_buffer("mask", torch.triu(torch.ones(ctx, ctx), diagonal=1))
 
     def forward(self, x):
+        # The seed code's order of operations (all projections, key first; then views; then transposes): autograd
+        # sums x's gradient contributions in that order, so any other order changes the gradients' last bits.
         b, t, d = x.shape
-        q, k, v = (w(x).view(b, t, self.heads, self.hd).transpose(1, 2) for w in (self.W_query, self.W_key, self.W_value))
+        k, q, v = (w(x) for w in (self.W_key, self.W_query, self.W_value))
+        k, q, v = (z.view(b, t, self.heads, self.hd) for z in (k, q, v))
+        k, q, v = (z.transpose(1, 2) for z in (k, q, v))
         scores = (q @ k.transpose(2, 3)).masked_fill(self.mask.bool()[:t, :t], -torch.inf)
         weights = self.dropout(torch.softmax(scores / self.hd**0.5, dim=-1))
-        return self.out_proj((weights @ v).transpose(1, 2).reshape(b, t, d))
+        return self.out_proj((weights @ v).transpose(1, 2).contiguous().view(b, t, d))
 
 
 class RefBlock(nn.Module):
