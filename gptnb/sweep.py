@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import RunSpec, resolve_precision
-from .model import GPTModel
 from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
                            record_and_status, record_status, write_json_atomic)
 from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
