@@ -394,6 +394,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                              'gptnb.stats.sd_ci': ('stats.html#sd_ci', 'gptnb/stats.py'),
                              'gptnb.stats.seed_key': ('stats.html#seed_key', 'gptnb/stats.py'),
                              'gptnb.stats.select': ('stats.html#select', 'gptnb/stats.py'),
+                             'gptnb.stats.sequence_loss_matrix': ('stats.html#sequence_loss_matrix', 'gptnb/stats.py'),
                              'gptnb.stats.sign_flip_test': ('stats.html#sign_flip_test', 'gptnb/stats.py'),
                              'gptnb.stats.summarize': ('stats.html#summarize', 'gptnb/stats.py'),
                              'gptnb.stats.verdict_frame': ('stats.html#verdict_frame', 'gptnb/stats.py'),

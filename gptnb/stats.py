@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .records import read_metrics
+from .records import read_metrics, read_test_losses
 
 # %% auto #0
 __all__ = ['ADJUST_METHODS', 'COMPARISON_TESTS', 'check_unit', 'record_loss', 'as_losses', 'complete_runs', 'select',
@@ -23,8 +23,8 @@ __all__ = ['ADJUST_METHODS', 'COMPARISON_TESTS', 'check_unit', 'record_loss', 'a
            'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame', 'seed_key', 'pair_by_seeds',
            'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses', 'paired_test', 'WelchResult',
            'welch_test', 'check_choice', 'adjust_pvalues', 'pvalue_verdicts', 'check_count', 'BootstrapResult',
-           'multi_bootstrap', 'SuperiorityResult', 'prob_superiority', 'figure_axes', 'plot_noise_strip',
-           'plot_loss_curves', 'curve_noise', 'plot_curve_noise']
+           'multi_bootstrap', 'sequence_loss_matrix', 'SuperiorityResult', 'prob_superiority', 'figure_axes',
+           'plot_noise_strip', 'plot_loss_curves', 'curve_noise', 'plot_curve_noise']
 
 # %% ../nbs/10_stats.ipynb #9a53a53c
 def check_unit(value, name: str) -> float:
@@ -489,6 +489,20 @@ def multi_bootstrap(baseline, treated, paired: bool = True, n_boot: int = 2000, 
     lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
     return BootstrapResult(float(t.mean() - b.mean()), (float(lo), float(hi)), float(samples.std(ddof=1)), level,
                            n_boot, paired, samples)
+
+# %% ../nbs/10_stats.ipynb #ea71e1e5
+def sequence_loss_matrix(records: Sequence[Mapping]) -> np.ndarray:
+    "Per-sequence test losses of runs, one row per record (in the order given): shape (runs, test sequences)."
+    rows = []
+    for r in records:
+        losses = read_test_losses(r["run_dir"]) if isinstance(r, Mapping) and r.get("run_dir") else None
+        if losses is None:
+            raise ValueError(f"run {r.get('run_name') if isinstance(r, Mapping) else r!r} keeps no per-sequence test "
+                             f"losses (a record from before they were kept: gptnb.records.add_test_losses)")
+        if rows and len(losses) != len(rows[0]):
+            raise ValueError(f"run {r.get('run_name')} has {len(losses)} test sequences, the first run {len(rows[0])}")
+        rows.append(losses)
+    return np.array(rows)
 
 # %% ../nbs/10_stats.ipynb #59d1e29c
 @dataclass(frozen=True)
