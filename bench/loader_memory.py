@@ -1,4 +1,4 @@
-"""Peak memory of `gptnb.data.TokenBatches` on a ≥1 GB token file against a 10 MB one.
+"""Peak memory of `gptnb.loader.TokenBatches` on a ≥1 GB token file against a 10 MB one.
 
 Writes two uint16 token files (safetensors, `tokens`) to a temporary folder, then, in a fresh subprocess per case,
 reads the same number of microbatches (B=12, T=1024 by default) spread over the whole file and reports the process's
@@ -37,7 +37,8 @@ def _status_kb(field: str) -> int:
 def child(path: str, mode: str, batches: int, B: int, T: int) -> None:
     import numpy as np
     import torch
-    from gptnb.data import TokenBatches, load_tokens
+    from gptnb.datasets import load_tokens
+    from gptnb.loader import TokenBatches
     try:
         with open("/proc/self/clear_refs", "w") as f: f.write("5")  # reset VmHWM to the current RSS
         reset = True
@@ -66,7 +67,7 @@ def child(path: str, mode: str, batches: int, B: int, T: int) -> None:
 
 def write_tokens(path: Path, n_tokens: int) -> None:
     import numpy as np
-    from gptnb.data import _write_token_file
+    from gptnb.datasets import _write_token_file
     chunk = 1 << 24
     def chunks():
         for lo in range(0, n_tokens, chunk):

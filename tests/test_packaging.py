@@ -28,7 +28,7 @@ def _imported_roots(tree: ast.AST) -> set:
 
 def test_the_walker_sees_imports_inside_functions():
     tree = ast.parse("def f():\n    import nbdev.export\n    from fastcore.basics import store_attr\n"
-                     "from .data import x\nimport os")
+                     "from .datasets import x\nimport os")
     assert _imported_roots(tree) == {"nbdev", "fastcore", "os"}
 
 

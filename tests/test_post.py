@@ -1,4 +1,4 @@
-"""Tests of gptnb.post beyond the inline ones of 13_post: the published losses, the re-derivation table, the post's
+"""Tests of gptnb.post beyond the inline ones of 15_post: the published losses, the re-derivation table, the post's
 results table as a strip plot."""
 import matplotlib
 matplotlib.use("Agg")

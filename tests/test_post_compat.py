@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file, save_model as st_save_model
 
-from gptnb.data import load_tokens, save_tokens
+from gptnb.datasets import load_tokens, save_tokens
 import gptnb.evaluate as ev   # as a module: its test_* functions must not be collected as tests
 from gptnb.evaluate import PROTOCOLS, evaluate_main, load_checkpoint_model, read_model_config, score, score_dataset
 from gptnb.model import GPTConfig, GPTModel, save_model

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from gptnb.config import INTERVENTIONS, RunSpec, TrainConfig, get_preset, resolve
-from gptnb.data import TokenBatches
+from gptnb.loader import TokenBatches
 from gptnb.model import GPTConfig, GPTModel
 from helpers import synthetic_dataset
 from post_reference_loop import POST_CODE, microbatches

@@ -1,4 +1,4 @@
-"""Tests of gptnb.power beyond the inline ones of 12_power: power and seed counts inverted over a grid of levels,
+"""Tests of gptnb.power beyond the inline ones of 14_power: power and seed counts inverted over a grid of levels,
 the confidence sequence's bound against its Bayes factor by integration, the stopping rule in bulk, bad input."""
 import math
 

@@ -1,4 +1,4 @@
-"""Tests of gptnb.stats beyond the inline ones of 10_stats: closed forms at other levels, brute force, scipy,
+"""Tests of gptnb.stats beyond the inline ones of 12_stats: closed forms at other levels, brute force, scipy,
 property sweeps, records on disk, plots, more bad input."""
 import json
 import math

@@ -179,7 +179,7 @@ def test_a_preset_whose_corpus_is_not_bundled_asks_for_a_dataset(tmp_path):
 @pytest.mark.slow
 def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
     "The full tiny preset ends at least 0.5 nats below the unigram entropy of its training tokens."
-    from gptnb.data import load_tokens
+    from gptnb.datasets import load_tokens
     from gptnb.evaluate import unigram_entropy
     rec = run_training(RunSpec(run_dir=str(tmp_path / "tiny")))
     entropy = unigram_entropy(load_tokens(Path(rec["dataset"]["path"]) / "train.safetensors"), 8192)

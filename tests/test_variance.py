@@ -1,4 +1,4 @@
-"""Tests of gptnb.variance beyond the inline ones of 11_variance: intervals by hand, simulated grids with known
+"""Tests of gptnb.variance beyond the inline ones of 13_variance: intervals by hand, simulated grids with known
 components, MLS coverage, REML against ANOVA, the three-seed design, plots, bad input."""
 import math
 

@@ -117,7 +117,7 @@ def rewrite_links(page_html: str, stems: set[str]) -> str:
 
 
 def linkify_code(page_html: str, stems: set[str]) -> str:
-    """The README names notebooks as code (`nbs/train.ipynb`, `08_train`): make those names links to their pages.
+    """The README names notebooks as code (`nbs/train.ipynb`, `10_train`): make those names links to their pages.
 
     Only inline code that is exactly a notebook's name matches, never a code block (those are inside <pre>)."""
     def link(m):

@@ -2,7 +2,7 @@
 
     python tools/check_outputs.py            # CI: re-execute every numbered notebook, fail where an output changed
     python tools/check_outputs.py --write    # after editing a notebook: execute it and commit what it shows
-    python tools/check_outputs.py --write 08_train   # only some notebooks (names or stems)
+    python tools/check_outputs.py --write 10_train   # only some notebooks (names or stems)
 
 A notebook's outputs are part of what it teaches, so they must be what its code produces. The comparison is on
 text (stdout, and the text form of every result and display), after masking what legitimately varies between two
