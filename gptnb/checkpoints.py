@@ -23,7 +23,8 @@ from .records import replacing, write_json_atomic, write_text_atomic
 
 # %% auto #0
 __all__ = ['CHECKPOINTS', 'MODEL_FILE', 'STATE_FILE', 'MANIFEST_FILE', 'POINTERS', 'CheckpointError', 'Checkpoint',
-           'checkpoint_root', 'step_name', 'verify_checkpoint', 'read_pointer', 'save_checkpoint', 'load_checkpoint']
+           'checkpoint_root', 'step_name', 'verify_checkpoint', 'read_pointer', 'save_checkpoint', 'load_checkpoint',
+           'read_checkpoint']
 
 # %% ../nbs/09_checkpoints.ipynb #ba1bc86a
 CHECKPOINTS = "checkpoints"
@@ -253,3 +254,12 @@ def load_checkpoint(run_dir) -> Checkpoint | None:
         warnings.warn(f"checkpoint {path.name} is unusable, {then}: " + "; ".join(found), stacklevel=2)
     raise CheckpointError(f"no checkpoint in {root} verifies:\n  " + "\n  ".join(problems) +
                           f"\nrestore the files from a copy, or move or delete {root} to start the run over")
+
+# %% ../nbs/09_checkpoints.ipynb #188c6894
+def read_checkpoint(run_dir, name: str = "best") -> Checkpoint:
+    "The checkpoint that pointer `name` (`best` or `latest`) names, verified against its manifest."
+    root, path = checkpoint_root(run_dir), read_pointer(run_dir, name)
+    if path is None: raise CheckpointError(f"{root} has no {name!r} pointer: no checkpoint was marked {name}")
+    problems = _candidate_problems(root, path)
+    if problems: raise CheckpointError(f"the {name!r} checkpoint {path} does not verify: " + "; ".join(problems))
+    return _read_checkpoint(path)

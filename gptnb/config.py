@@ -93,6 +93,8 @@ class TrainConfig(ConfigDict):
         if self.compat == "post" and self.precision not in POST_PRECISIONS:
             bad("precision", f"compat='post' runs as the post's code did, in one of {POST_PRECISIONS}")
         if self.compat == "post" and self.compile: bad("compile", "compat='post' runs the post's eager arithmetic")
+        if self.compat == "post" and self.checkpoint_every < 1:
+            bad("checkpoint_every", "compat='post' checkpoints every interval and scores the best one: must be >= 1")
         if self.batch_size % self.micro_batch_size:
             bad("batch_size", f"must be a multiple of micro_batch_size={self.micro_batch_size}")
 

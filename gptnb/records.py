@@ -205,6 +205,7 @@ class RunRecord:
     test_loss: float | None = None
     test_protocol: str | None = None           # the evaluation protocol behind test_loss (07_evaluate)
     test_losses_sha256: str | None = None      # of test_losses.safetensors: one loss per test sequence
+    test_weights: str | None = None            # the weights test_loss is of: final, or best (step_N)
     final_train_loss: float | None = None
     best_val_loss: float | None = None
     total_steps: int | None = None

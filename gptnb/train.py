@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
                           parse_interventions, resolve_precision)
 from .datasets import (check_dataset, load_manifest, load_tokens, prepare_token_dataset, resolve_dataset_dir,
@@ -44,9 +44,9 @@ __all__ = ['AUTOCAST_DTYPES', 'EXIT_COMPLETE', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 
            'test_protocol', 'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer',
            'setup', 'resume', 'checkpoint', 'autocast', 'Diverged', 'microbatch_loss', 'accumulate_gradients',
            'unscale_and_clip', 'gradients_finite', 'optimizer_step', 'post_interval', 'after_step', 'final_train_loss',
-           'run_test_score', 'run_test_loss', 'finish', 'train', 'dataset_identity', 'print_summary', 'run_training',
-           'notebook_spec', 'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args',
-           'spec_to_cli', 'main']
+           'run_test_score', 'run_test_loss', 'tested_model', 'finish', 'train', 'dataset_identity', 'print_summary',
+           'run_training', 'notebook_spec', 'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments',
+           'spec_from_args', 'spec_to_cli', 'main']
 
 # %% ../nbs/10_train.ipynb #b76a4d27
 @dataclass(frozen=True)
@@ -356,11 +356,17 @@ def final_train_loss(t: Trainer) -> float:
     if t.tcfg.compat == "post": return t.progress.interval_train_loss
     return float(np.mean(t.progress.recent_losses)) if t.progress.recent_losses else math.nan
 
-def run_test_score(t: Trainer) -> Score:
-    "The run's test loss under its protocol, with one loss per test sequence."
-    return score(t.model, t.data.val_tokens, test_protocol(t.tcfg), t.device)
+def run_test_score(t: Trainer, model: GPTModel | None = None) -> Score:
+    "The run's test loss under its protocol (of `model`, default the run's own), with one loss per test sequence."
+    return score(t.model if model is None else model, t.data.val_tokens, test_protocol(t.tcfg), t.device)
 
 def run_test_loss(t: Trainer) -> float: return run_test_score(t).loss
+
+def tested_model(t: Trainer, run_dir) -> tuple[GPTModel, str]:
+    "The weights the test loss is measured on: the final ones, or with compat='post' the `best` checkpoint's."
+    if t.tcfg.compat != "post": return t.model, "final"
+    best = read_checkpoint(run_dir, "best")
+    return load_state(GPTModel(t.mcfg, t.tcfg.compat), best.model_state).to(t.device), f"best ({best.path.name})"
 
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
@@ -376,8 +382,9 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     if t.env.is_main:
         summary["final_weights_sha256"] = weights_fingerprint(t.model.state_dict())
         with replacing(Path(run_dir) / "model.safetensors") as tmp: save_model(t.model, tmp)
-        scored = run_test_score(t)
-        summary.update(test_loss=round(scored.loss, 6), test_protocol=scored.protocol.name,
+        model, weights = tested_model(t, run_dir)
+        scored = run_test_score(t, model)
+        summary.update(test_loss=round(scored.loss, 6), test_protocol=scored.protocol.name, test_weights=weights,
                        test_losses_sha256=write_test_losses(run_dir, scored.sequence_losses))
     if t.env.distributed: dist.barrier()
     return summary

@@ -14,9 +14,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from gptnb.checkpoints import read_checkpoint
 from gptnb.config import INTERVENTIONS, RunSpec, TrainConfig, get_preset, resolve
+from gptnb.datasets import load_tokens
+from gptnb.evaluate import PROTOCOLS, score
 from gptnb.loader import TokenBatches
-from gptnb.model import GPTConfig, GPTModel
+from gptnb.model import GPTConfig, GPTModel, load_state
 from helpers import synthetic_dataset
 from post_reference_loop import POST_CODE, microbatches
 from seed_reference import RefGPT
@@ -209,6 +212,13 @@ def test_post_mode_under_ddp_ends_bitwise_at_the_post_loops_weights(tmp_path):
     assert best == f"step_{summary['best_step'] + 1:06d}"                     # chosen by the same rule
     rows = [json.loads(line) for line in (tmp_path / "ours" / "metrics.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in rows if "lr" in r] == summary["lrs"]             # every step's learning rate
+    # scored as the post scores its runs: on the `best` checkpoint, which the record names
+    assert record["test_weights"] == f"best ({best})"
+    tc = record["train_config"]
+    protocol = PROTOCOLS["gptnb"].replace(sequences=tc["test_sequences"], batch_size=tc["micro_batch_size"])
+    best_model = load_state(GPTModel(GPTConfig(**record["model_config"]), "post"),
+                            read_checkpoint(tmp_path / "ours", "best").model_state)
+    assert round(score(best_model, load_tokens(data / "validation.safetensors"), protocol).loss, 6) == record["test_loss"]
 
 
 def _cli(run_dir, data):
