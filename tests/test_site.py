@@ -1,5 +1,6 @@
 """The documentation site builds from the notebooks with one command, and reads as a site: a page per notebook, an
 index that reaches them all, the shared header on every page, and no link that leaves the folder except to the web."""
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -66,10 +67,19 @@ def test_no_link_leaves_the_site_except_to_the_web(site):
     for page in site.glob("*.html"):
         for target in links(page).targets:
             if target.startswith(("http://", "https://", "data:", "#")): continue
-            local = (site / target.split("#")[0]).resolve()
+            local = (site / target.split("#")[0].split("?")[0]).resolve()   # a query (MathJax config) is no path
             if not (local.is_file() and local.is_relative_to(site.resolve())): outside.append(f"{page.name}: {target}")
     assert outside == []
 
 
 def test_the_noise_study_page_embeds_its_figures(site):
     assert "data:image/png;base64" in (site / "noise_study.html").read_text()
+
+
+def test_every_script_is_in_the_site_so_pages_render_offline(site):
+    "MathJax ships with the site (no CDN); nothing loads a script from the web."
+    remote = [f"{p.name}: {s}" for p in site.glob("*.html") for s in re.findall(r'<script[^>]*\ssrc="([^"]+)"', p.read_text())
+              if s.startswith(("http://", "https://", "//"))]
+    assert remote == []
+    mathjax = re.search(r'<script[^>]*\ssrc="(mathjax/MathJax\.js[^"]*)"', (site / "12_stats.html").read_text())
+    assert mathjax and (site / mathjax.group(1).split("?")[0]).is_file()

@@ -101,7 +101,7 @@ def nav_bar(pages: list[Page], i: int | None) -> str:
 
 def inject(page_html: str, nav: str) -> str:
     """Put the site's CSS into <head> and the header straight after <body>: the template stays nbconvert's own."""
-    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}</style>\n</head>", 1)
+    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}</style>\n{MATHJAX_FONTS}\n</head>", 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, page_html, count=1)
 
 
@@ -132,11 +132,31 @@ def clean_html(text) -> str:
     return text if re.match(r'<div class="\s*highlight', text) else filters.clean_html(text)
 
 
+MATHJAX_DIR = "mathjax"
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def copy_mathjax(out: Path) -> None:
+    """MathJax 2, as the jupyter-server-mathjax package ships it, into the site: formulas render with no network."""
+    import jupyter_server_mathjax
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", out / MATHJAX_DIR)
+
+
+# the package ships the STIX-Web fonts only; MathJax would otherwise look for its TeX fonts and fail on some symbols
+MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+                 'webFont: "STIX-Web", imageFont: null}, SVG: {font: "STIX-Web"}});</script>')
+
+
+def without_requirejs(page_html: str) -> str:
+    """The lab template loads RequireJS from a CDN for interactive widgets; static pages have none, so drop it."""
+    return re.sub(r'<script src="[^"]*require(?:\.min)?\.js"></script>\s*', "", page_html)
+
+
 def exporter() -> HTMLExporter:
     """nbconvert's JupyterLab look; images embedded so each page is one self-contained file; no prompts, since the
-    numbered notebooks are committed unexecuted and a column of `[ ]:` would only be noise."""
+    numbered notebooks are committed unexecuted and a column of `[ ]:` would only be noise; MathJax from the site."""
     exp = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
-                       exclude_output_prompt=True)
+                       exclude_output_prompt=True, mathjax_url=MATHJAX_URL)
     exp.register_filter("clean_html", clean_html)
     return exp
 
@@ -145,7 +165,7 @@ def render(nb, title: str, source_dir: Path, exp: HTMLExporter) -> str:
     """One notebook to HTML as committed: never executed. source_dir resolves relative image paths."""
     resources = {"metadata": {"name": plain(title), "path": str(source_dir)}}
     body, _ = exp.from_notebook_node(nb, resources=resources)
-    return body
+    return without_requirejs(body)
 
 
 def contents_markdown(pages: list[Page]) -> str:
@@ -185,6 +205,7 @@ def build(out: Path, root: Path = ROOT) -> list[Path]:
     """Write the whole site into out (replacing what was there) and return the files written, index first."""
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
+    copy_mathjax(out)
     pages, exp = [Page(p) for p in series_order(root / "nbs")], exporter()
     stems = {p.stem for p in pages}
     index = render(index_notebook((root / "README.md").read_text(), pages), SITE_NAME, root, exp)
