@@ -160,6 +160,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                                 'gptnb.evaluate.run_evaluate': ('evaluate.html#run_evaluate', 'gptnb/evaluate.py'),
                                 'gptnb.evaluate.score': ('evaluate.html#score', 'gptnb/evaluate.py'),
                                 'gptnb.evaluate.score_dataset': ('evaluate.html#score_dataset', 'gptnb/evaluate.py'),
+                                'gptnb.evaluate.score_run': ('evaluate.html#score_run', 'gptnb/evaluate.py'),
                                 'gptnb.evaluate.sequence_windows': ('evaluate.html#sequence_windows', 'gptnb/evaluate.py'),
                                 'gptnb.evaluate.smoke_test': ('evaluate.html#smoke_test', 'gptnb/evaluate.py'),
                                 'gptnb.evaluate.test_loss': ('evaluate.html#test_loss', 'gptnb/evaluate.py'),

@@ -28,9 +28,9 @@ from .tokenizer import get_tokenizer
 __all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CONFIG_FILES', 'OVERRIDES', 'SMOKE_PROMPT',
            'EvalProtocol', 'get_protocol', 'sequence_windows', 'precision_context', 'window_losses', 'eval_loss',
            'Score', 'window_length', 'score', 'score_dataset', 'test_slice_score', 'test_slice_loss', 'test_loss',
-           'read_model_config', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model', 'evaluate_run',
-           'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate', 'evaluate_main',
-           'smoke_test', 'compare_weights', 'unigram_entropy']
+           'read_model_config', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model', 'score_run',
+           'evaluate_run', 'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate',
+           'evaluate_main', 'smoke_test', 'compare_weights', 'unigram_entropy']
 
 # %% ../nbs/07_evaluate.ipynb #7e82b4c5
 EVAL_PRECISIONS = ("fp32", "fp16", "bf16")
@@ -258,13 +258,18 @@ def load_checkpoint_model(path, model_config=None, device="cpu") -> GPTModel:
     state, _ = read_safetensors(weights)
     return load_state(GPTModel(cfg), checkpoint_state(state, cfg)).to(device)
 
-def evaluate_run(run_dir, device="cpu") -> float:
-    "Re-evaluate a finished run's final weights on its test slice (what `record.json` reports)."
+def score_run(run_dir, device="cpu") -> Score:
+    "Re-score a finished run's final weights on its test slice, with the loss of every test sequence."
     run_dir = Path(run_dir)
     record = json.loads((run_dir / "record.json").read_text())
     model = load_checkpoint_model(run_dir / "model.safetensors", device=device)
-    return test_loss(model, record["dataset"]["path"], record["train_config"]["test_sequences"],
-                     record["train_config"]["micro_batch_size"], device)
+    val = load_tokens(Path(record["dataset"]["path"]) / "validation.safetensors")
+    return test_slice_score(model, val, record["train_config"]["test_sequences"],
+                            record["train_config"]["micro_batch_size"], device)
+
+def evaluate_run(run_dir, device="cpu") -> float:
+    "Re-evaluate a finished run's final weights on its test slice (what `record.json` reports, to 6 dp)."
+    return round(score_run(run_dir, device).loss, 6)
 
 # %% ../nbs/07_evaluate.ipynb #518b813e
 OVERRIDES = ("start_token", "batches", "batch_size", "context_length", "precision")

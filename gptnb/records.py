@@ -29,8 +29,7 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
-from .datasets import load_tokens
-from .evaluate import load_checkpoint_model, test_slice_score
+from .evaluate import score_run
 from .seeding import deterministic_flags
 
 
@@ -408,10 +407,7 @@ def add_test_losses(run_dir, device="cpu") -> np.ndarray:
     rec = read_record(run_dir)
     if rec["status"] != "complete": raise ValueError(f"{run_dir} is {rec['status']}, not complete: it has no final test loss")
     if rec.get("test_losses_sha256"): return read_test_losses(run_dir)
-    tc = rec["train_config"]
-    model = load_checkpoint_model(Path(run_dir), device=device)
-    val = load_tokens(Path(rec["dataset"]["path"]) / "validation.safetensors")
-    scored = test_slice_score(model, val, tc["test_sequences"], tc["micro_batch_size"], device)
+    scored = score_run(run_dir, device)
     if abs(scored.loss - rec["test_loss"]) > 1e-6:
         raise ValueError(f"{run_dir}: re-scoring gives {scored.loss:.7f}, the record says {rec['test_loss']}; not written")
     with lock_run_folder(run_dir):
