@@ -17,14 +17,17 @@ from scipy import stats as sps
 from .records import read_metrics, read_test_losses
 
 # %% auto #0
-__all__ = ['ADJUST_METHODS', 'COMPARISON_TESTS', 'check_unit', 'record_loss', 'as_losses', 'complete_runs', 'select',
-           'fmt_number', 'fmt_percent', 'Summary', 'mean_ci', 'sd_ci', 'summarize', 'NoiseBand', 'noise_band', 'Table',
-           'group_losses', 'verdicts', 'check_positive', 'check_n', 'prediction_interval', 'band_coverage',
-           'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame', 'seed_key', 'pair_by_seeds',
-           'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses', 'paired_test', 'WelchResult',
-           'welch_test', 'check_choice', 'adjust_pvalues', 'pvalue_verdicts', 'check_count', 'BootstrapResult',
-           'multi_bootstrap', 'sequence_loss_matrix', 'SuperiorityResult', 'prob_superiority', 'figure_axes',
-           'plot_noise_strip', 'plot_loss_curves', 'curve_noise', 'plot_curve_noise']
+__all__ = ['COVERAGE_HOLDS_FROM', 'ADJUST_METHODS', 'COMPARISON_TESTS', 'BOOT_INTERVALS', 'SIM_SHAPES', 'SIM_CASES',
+           'SIM_SEQUENCES', 'SIM_CELL_SD', 'check_unit', 'record_loss', 'as_losses', 'complete_runs', 'select',
+           'fmt_number', 'fmt_percent', 'format_p', 'coverage_note', 'Summary', 'mean_ci', 'sd_ci', 'summarize',
+           'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'check_positive', 'check_n',
+           'prediction_interval', 'band_coverage', 'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame',
+           'seed_key', 'pair_by_seeds', 'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses',
+           'paired_test', 'WelchResult', 'welch_test', 'check_choice', 'adjust_pvalues', 'pvalue_verdicts',
+           'check_count', 'BootstrapResult', 'boot_t_interval', 'multi_bootstrap', 'sequence_loss_matrix',
+           'SuperiorityResult', 'clopper_pearson', 'prob_superiority', 'sim_noise', 'interval_coverage',
+           'coverage_holds_from', 'figure_axes', 'plot_noise_strip', 'plot_loss_curves', 'curve_noise',
+           'plot_curve_noise']
 
 # %% ../nbs/12_stats.ipynb #9a53a53c
 def check_unit(value, name: str) -> float:
@@ -83,6 +86,32 @@ def fmt_percent(level: float) -> str:
     "A level as a percentage: 0.95 → '95%'."
     return f"{100 * level:g}%"
 
+def format_p(p, digits: int = 4) -> str:
+    "A p-value to `digits` decimals; below what they can show, a bound ('< 1e-6'), never 0.000000. NaN → '—'."
+    digits = int(digits)
+    if not 1 <= digits <= 15: raise ValueError(f"digits must be an integer in [1, 15], got {digits!r}")
+    if p is None or (isinstance(p, float) and math.isnan(p)): return "—"
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"p must be a number in [0, 1] or NaN, got {p!r}")
+    return f"< 1e-{digits}" if p < 10 ** -digits else f"{p:.{digits}f}"
+
+# From which n each printed interval covered ≥ 93% of the time in every simulated cell (normal, t3, lognormal noise;
+# seed- and test-set-dominated): None = at no simulated n (3, 5, 10). Measured by `interval_coverage` below, which
+# checks these values.
+COVERAGE_HOLDS_FROM = {"t (this test set)": None, "t (new test set)": None, "multi-bootstrap percentile": None,
+                       "multi-bootstrap t": None, "SD chi-square": None, "prediction interval": None,
+                       "P(A>B) Clopper-Pearson": 3, "P(A>B) paired bootstrap (before)": None,
+                       "P(A>B) unpaired bootstrap": None, "Welch t": 3}
+
+def coverage_note(interval: str, n: int) -> str:
+    "The warning a printed `interval` carries at `n` seeds when simulation found it covering < 93% there, else ''."
+    if interval not in COVERAGE_HOLDS_FROM:
+        raise ValueError(f"interval must be one of {list(COVERAGE_HOLDS_FROM)}, got {interval!r}")
+    holds = COVERAGE_HOLDS_FROM[interval]
+    if holds is not None and n >= holds: return ""
+    where = f"below n={holds}" if holds else "at every simulated n (3–10)"
+    return f"caution: {interval} covered < 93% {where} under skewed or heavy-tailed noise (12_stats coverage table)"
+
 @dataclass(frozen=True)
 class Summary:
     "Mean, population and Bessel SD/variance, and intervals for the mean (t) and the SD (chi-square)."
@@ -101,7 +130,9 @@ class Summary:
         return (f"Summary(n={self.n}, mean={self.mean:.6f}, sd_pop={fmt_number(self.sd_pop)}, "
                 f"sd_bessel={fmt_number(self.sd_bessel)}, var_pop={fmt_number(self.var_pop)}, "
                 f"{p} CI mean=[{self.mean_ci[0]:.6f}, {self.mean_ci[1]:.6f}], "
-                f"{p} CI sd=[{fmt_number(self.sd_ci[0], 4)}, {fmt_number(self.sd_ci[1], 4)}])")
+                f"{p} CI sd=[{fmt_number(self.sd_ci[0], 4)}, {fmt_number(self.sd_ci[1], 4)}])"
+                + "".join(f"\n  {w}" for w in (coverage_note("t (this test set)", self.n),
+                                                coverage_note("SD chi-square", self.n)) if w))
 
 def mean_ci(values, level: float = 0.95) -> tuple:
     "Student-t confidence interval for the mean."
@@ -188,7 +219,7 @@ def group_losses(results) -> dict:
     return {k: as_losses(v, str(k)) for k, v in groups.items()}
 
 def verdicts(results, band: NoiseBand, baseline: float | None = None, sort: bool = True) -> Table:
-    "Per intervention: mean loss, improvement vs baseline (baseline − loss), inside the noise band or not, direction."
+    "Per intervention: mean loss, Δ = loss − baseline (negative: helps), inside the noise band or not, verdict."
     groups = group_losses(results)
     if baseline is None:
         if "baseline" not in groups: raise ValueError("no baseline given and no 'baseline' entry in the results")
@@ -196,14 +227,14 @@ def verdicts(results, band: NoiseBand, baseline: float | None = None, sort: bool
     baseline = float(as_losses([baseline], "baseline")[0])
     rows = []
     for name, x in groups.items():
-        loss = float(x.mean()); imp = baseline - loss
+        loss = float(x.mean()); diff = loss - baseline
         inside = band.contains(loss)
-        direction = "better" if imp > 0 else "worse" if imp < 0 else "same"
-        verdict = "within noise" if inside else f"{direction} than noise" if name != "baseline" else "outside band"
-        rows.append(dict(intervention=name, n=len(x), loss=loss, improvement=imp, inside=inside,
+        direction = "helps" if diff < 0 else "hurts" if diff > 0 else "same"
+        verdict = "not shown" if inside else direction if name != "baseline" else "outside band"
+        rows.append(dict(intervention=name, n=len(x), loss=loss, diff=diff, inside=inside,
                          direction=direction, verdict=verdict))
     if sort: rows.sort(key=lambda r: -r["loss"])
-    return Table(("intervention", "n", "loss", "improvement", "inside", "direction", "verdict"), tuple(rows))
+    return Table(("intervention", "n", "loss", "diff", "inside", "direction", "verdict"), tuple(rows))
 
 # %% ../nbs/12_stats.ipynb #b1228fde
 def check_positive(x, name: str) -> float:
@@ -319,7 +350,7 @@ def sign_flip_test(diffs, exact_max_n: int = 20, n_resamples: int = 100_000, see
 # %% ../nbs/12_stats.ipynb #5465c22f
 @dataclass(frozen=True)
 class PairedResult:
-    "Paired comparison: differences are baseline − treated (positive: the intervention helps)."
+    "Paired comparison: differences Δ = treated − baseline in loss (negative: the intervention helps)."
     n: int
     mean_diff: float
     sd_diff: float
@@ -333,7 +364,7 @@ class PairedResult:
     def __repr__(self):
         return (f"PairedResult(n={self.n}, mean_diff={fmt_number(self.mean_diff)}, sd_diff={fmt_number(self.sd_diff)}, "
                 f"{fmt_percent(self.level)} CI=[{fmt_number(self.ci[0])}, {fmt_number(self.ci[1])}], "
-                f"p={fmt_number(self.p, 4)} {self.method})")
+                f"p={format_p(self.p)} {self.method})" + (f"\n  {w}" if (w := coverage_note("t (this test set)", self.n)) else ""))
 
 def paired_losses(baseline, treated, drop_unpaired: bool = False) -> tuple:
     "`(b, t, keys, same_initial_weights)`: losses of matching runs; records paired by seeds, plain lists by position."
@@ -352,7 +383,7 @@ def paired_test(baseline, treated, level: float = 0.95, drop_unpaired: bool = Fa
     "Paired t interval and sign-flip p-value; records are paired by seeds, plain lists by position."
     level = check_unit(level, "level")
     b, t, keys, same = paired_losses(baseline, treated, drop_unpaired)
-    d = as_losses(b - t, "differences", min_n=2)
+    d = as_losses(t - b, "differences", min_n=2)
     sd = float(d.std(ddof=1)); half = sps.t.ppf((1 + level) / 2, len(d) - 1) * sd / math.sqrt(len(d))
     p, method = sign_flip_test(d, exact_max_n, n_resamples, seed)
     return PairedResult(len(d), float(d.mean()), sd, (float(d.mean() - half), float(d.mean() + half)), p, method,
@@ -361,7 +392,7 @@ def paired_test(baseline, treated, level: float = 0.95, drop_unpaired: bool = Fa
 # %% ../nbs/12_stats.ipynb #17e35be4
 @dataclass(frozen=True)
 class WelchResult:
-    "Welch's unequal-variance t-test; diff is mean(baseline) − mean(treated)."
+    "Welch's unequal-variance t-test; diff is Δ = mean(treated) − mean(baseline) (negative: the intervention helps)."
     diff: float
     t: float
     df: float
@@ -377,12 +408,12 @@ class WelchResult:
                 f"{fmt_number(self.ci[1])}], n={self.n_baseline}+{self.n_treated})")
 
 def welch_test(baseline, treated, level: float = 0.95) -> WelchResult:
-    "Welch's t-test of mean(baseline) − mean(treated), two-sided, with its t interval."
+    "Welch's t-test of Δ = mean(treated) − mean(baseline), two-sided, with its t interval."
     level = check_unit(level, "level")
     a, b = as_losses(baseline, "baseline", min_n=2), as_losses(treated, "treated", min_n=2)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     if va + vb == 0: raise ValueError("both samples have zero spread; the t statistic is undefined")
-    se, diff = math.sqrt(va + vb), float(a.mean() - b.mean())
+    se, diff = math.sqrt(va + vb), float(b.mean() - a.mean())
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     t = diff / se; half = sps.t.ppf((1 + level) / 2, df) * se
     return WelchResult(diff, t, float(df), float(2 * sps.t.sf(abs(t), df)), (diff - half, diff + half), level,
@@ -409,7 +440,7 @@ def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     return multipletests(np.array(items, dtype=float), method=ADJUST_METHODS[method])[1]
 
 def _one_comparison(baseline, treated, test: str, drop_unpaired: bool) -> tuple:
-    "(n, improvement = baseline − treated, raw two-sided p) of one arm against the baseline."
+    "(n, Δ = mean(treated − baseline), raw two-sided p) of one arm against the baseline."
     if test == "welch":
         w = welch_test(baseline, treated)
         return f"{w.n_baseline}+{w.n_treated}", w.diff, w.p
@@ -421,17 +452,17 @@ def _one_comparison(baseline, treated, test: str, drop_unpaired: bool) -> tuple:
 
 def pvalue_verdicts(baseline, arms: Mapping, test: str = "paired-t", adjust: str = "holm", alpha: float = 0.05,
                     drop_unpaired: bool = False) -> pd.DataFrame:
-    "Each arm against the baseline: improvement, raw and adjusted p, and the verdict with the rule that made it."
+    "Each arm against the baseline: Δ = treated − baseline (negative: helps), raw and adjusted p, verdict and its rule."
     check_choice(test, "test", COMPARISON_TESTS); check_choice(adjust, "adjust", ADJUST_METHODS)
     alpha = check_unit(alpha, "alpha")
     if not isinstance(arms, Mapping) or not arms:
         raise ValueError(f"arms must be a non-empty mapping of name → losses or records, got {arms!r}")
-    rows = [dict(zip(("intervention", "n", "improvement", "p_raw"), (name, *_one_comparison(baseline, x, test, drop_unpaired))))
+    rows = [dict(zip(("intervention", "n", "mean_diff", "p_raw"), (name, *_one_comparison(baseline, x, test, drop_unpaired))))
             for name, x in arms.items()]
     df = pd.DataFrame(rows)
     df["p_adjusted"] = adjust_pvalues(df["p_raw"].to_numpy(), adjust)
     shown = df["p_adjusted"] <= alpha
-    df["verdict"] = np.where(~shown, "not shown", np.where(df["improvement"] > 0, "better", "worse"))
+    df["verdict"] = np.where(~shown, "not shown", np.where(df["mean_diff"] < 0, "helps", "hurts"))
     df["rule"] = f"{adjust} p ≤ {alpha:g}, {len(df)} tests ({test})"
     return df
 
@@ -458,7 +489,7 @@ def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    "A bootstrap estimate of mean(treated) − mean(baseline) (loss units; positive: the intervention is worse)."
+    "A bootstrap estimate of Δ = mean(treated) − mean(baseline) (loss, nats; negative: the intervention helps)."
     estimate: float
     ci: tuple
     se: float
@@ -466,17 +497,29 @@ class BootstrapResult:
     n_boot: int
     paired: bool
     samples: np.ndarray
+    interval: str = "t"
+    note: str = ""
 
     def __repr__(self):
-        return (f"BootstrapResult(estimate={fmt_number(self.estimate)}, "
-                f"{fmt_percent(self.level)} CI=[{fmt_number(self.ci[0])}, {fmt_number(self.ci[1])}], "
-                f"se={fmt_number(self.se, 4)}, n_boot={self.n_boot}, paired={self.paired})")
+        return (f"BootstrapResult(Δ={fmt_number(self.estimate)}, "
+                f"{fmt_percent(self.level)} CI=[{fmt_number(self.ci[0])}, {fmt_number(self.ci[1])}] ({self.interval}), "
+                f"se={fmt_number(self.se, 4)}, n_boot={self.n_boot}, paired={self.paired}"
+                f"{'; ' + self.note if self.note else ''})")
+
+BOOT_INTERVALS = ("t", "percentile")
+
+def boot_t_interval(estimate: float, se: float, n: int, level: float) -> tuple:
+    "estimate ± t_{n−1}·se·√(n/(n−1)): the bootstrap SE with the small-sample factor and a t quantile (n seeds)."
+    half = sps.t.ppf((1 + level) / 2, n - 1) * se * math.sqrt(n / (n - 1))
+    return (estimate - half, estimate + half)
 
 def multi_bootstrap(baseline, treated, paired: bool = True, n_boot: int = 2000, level: float = 0.95,
-                    seed: int = 0) -> BootstrapResult:
-    "Multi-bootstrap (seeds and test sequences resampled jointly) of mean(treated) − mean(baseline)."
+                    seed: int = 0, interval: str = "t") -> BootstrapResult:
+    """Multi-bootstrap (seeds and test sequences resampled jointly) of Δ = mean(treated) − mean(baseline); negative Δ
+    helps. `interval='t'` (default): bootstrap SE × √(n/(n−1)) × t quantile; `'percentile'`: under-covers at few seeds."""
     b, t = _loss_matrix(baseline, "baseline"), _loss_matrix(treated, "treated")
     level, n_boot = check_unit(level, "level"), check_count(n_boot, "n_boot", 2)
+    check_choice(interval, "interval", BOOT_INTERVALS)
     if b.shape[1] != t.shape[1]:
         raise ValueError(f"both arms need the same test sequences (columns), got {b.shape[1]} and {t.shape[1]}")
     if paired and b.shape != t.shape:
@@ -486,9 +529,11 @@ def multi_bootstrap(baseline, treated, paired: bool = True, n_boot: int = 2000, 
     rows_t = rows_b if paired else _resample_counts(rng, len(t), n_boot)
     cols = _resample_counts(rng, b.shape[1], n_boot)   # drawn after the rows: the same test sequences for both arms
     samples = ((rows_t @ t) * cols).sum(1) / t.size - ((rows_b @ b) * cols).sum(1) / b.size
-    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
-    return BootstrapResult(float(t.mean() - b.mean()), (float(lo), float(hi)), float(samples.std(ddof=1)), level,
-                           n_boot, paired, samples)
+    est, se, n = float(t.mean() - b.mean()), float(samples.std(ddof=1)), min(len(b), len(t))
+    ci = (np.quantile(samples, [(1 - level) / 2, (1 + level) / 2]) if interval == "percentile"
+          else boot_t_interval(est, se, n, level))
+    return BootstrapResult(est, (float(ci[0]), float(ci[1])), se, level, n_boot, paired, samples, interval,
+                           coverage_note("multi-bootstrap " + interval, n))
 
 # %% ../nbs/12_stats.ipynb #ea71e1e5
 def sequence_loss_matrix(records: Sequence[Mapping]) -> np.ndarray:
@@ -507,17 +552,27 @@ def sequence_loss_matrix(records: Sequence[Mapping]) -> np.ndarray:
 # %% ../nbs/12_stats.ipynb #59d1e29c
 @dataclass(frozen=True)
 class SuperiorityResult:
-    "P(A > B): the probability that the intervention beats the baseline on a new seed (pair), with a bootstrap CI."
+    "P(arm better) = P(arm's loss < baseline's loss − threshold) on a new seed (pair); exact CI paired, bootstrap unpaired."
     p: float
     ci: tuple
     n: tuple
     paired: bool
     threshold: float
     level: float
+    interval: str = "clopper-pearson"
+    note: str = ""
 
     def __repr__(self):
-        return (f"SuperiorityResult(P(treated beats baseline)={self.p:.3f}, {fmt_percent(self.level)} CI=[{self.ci[0]:.3f}, "
-                f"{self.ci[1]:.3f}], n={self.n}, paired={self.paired}, threshold={fmt_number(self.threshold)})")
+        return (f"SuperiorityResult(P(arm better)={self.p:.3f}, {fmt_percent(self.level)} CI=[{self.ci[0]:.3f}, "
+                f"{self.ci[1]:.3f}] ({self.interval}), n={self.n}, paired={self.paired}, "
+                f"threshold={fmt_number(self.threshold)}{'; ' + self.note if self.note else ''})")
+
+def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
+    "Exact interval for a proportion from `wins` of `n` (ties counted as losses for the low end, as wins for the high)."
+    from statsmodels.stats.proportion import proportion_confint   # imported here: statsmodels is slow to import
+    low = proportion_confint(wins, n, alpha=1 - level, method="beta")[0]
+    high = proportion_confint(wins + ties, n, alpha=1 - level, method="beta")[1]
+    return float(np.nan_to_num(low)), float(np.nan_to_num(high, nan=1.0))
 
 def _wins(margin: np.ndarray, threshold: float) -> np.ndarray:
     "1 where baseline − treated exceeds the threshold, ½ on a tie, else 0."
@@ -533,17 +588,113 @@ def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0
     if paired:
         b, t, _, _ = paired_losses(baseline, treated)
         w = _wins(b - t, threshold)
-        samples, n = _resample_counts(rng, len(w), n_boot) @ w / len(w), (len(w),)
+        ci = clopper_pearson(int((w == 1).sum()), int((w == 0.5).sum()), len(w), level)
+        return SuperiorityResult(float(w.mean()), ci, (len(w),), True, float(threshold), level)
     else:
         b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
         w = _wins(b[:, None] - t[None, :], threshold)   # every baseline run against every treated run
         cb, ct = _resample_counts(rng, len(b), n_boot), _resample_counts(rng, len(t), n_boot)
         samples, n = ((cb @ w) * ct).sum(1) / w.size, (len(b), len(t))
     lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
-    return SuperiorityResult(float(w.mean()), (float(lo), float(hi)), n, paired, float(threshold), level)
+    return SuperiorityResult(float(w.mean()), (float(lo), float(hi)), n, False, float(threshold), level, "bootstrap",
+                             coverage_note("P(A>B) unpaired bootstrap", min(n)))
+
+# %% ../nbs/12_stats.ipynb #70ec1c90
+SIM_SHAPES = ("normal", "t3", "lognormal")
+SIM_CASES = {"seed": (1.0, 0.5), "test set": (0.5, 2.8)}   # (seed SD, per-sequence effect SD)
+SIM_SEQUENCES, SIM_CELL_SD = 32, 0.5
+
+def sim_noise(rng, shape: str, size) -> np.ndarray:
+    "Standardised noise (mean 0, SD 1): 'normal', 't3' (heavy tails) or 'lognormal' (σ = 1, skewed)."
+    check_choice(shape, "shape", SIM_SHAPES)
+    if shape == "normal": return rng.standard_normal(size)
+    if shape == "t3": return rng.standard_t(3, size) / math.sqrt(3)
+    return (rng.lognormal(0, 1, size) - math.exp(0.5)) / math.sqrt((math.e - 1) * math.e)
+
+def _boot_means(rng, d: np.ndarray, n_boot: int) -> np.ndarray:
+    "Multi-bootstrap means of each experiment's matrix `d` (experiments × seeds × sequences): (experiments, n_boot)."
+    s, n, j = d.shape
+    out = np.empty((s, n_boot))
+    for a in range(0, s, 250):
+        k = len(d[a:a + 250])
+        rows = _resample_counts(rng, n, k * n_boot).reshape(k, n_boot, n)
+        cols = _resample_counts(rng, j, k * n_boot).reshape(k, n_boot, j)
+        out[a:a + k] = ((rows @ d[a:a + k]) * cols).sum(2) / (n * j)
+    return out
+
+def _covers(lo, hi, truth) -> float: return float(np.mean((lo <= truth) & (truth <= hi)))
+
+def _mean_cells(rng, shape: str, case: str, n: int, sims: int, level: float) -> dict:
+    "Coverage of the mean-difference intervals (and, seed-dominated, the SD and prediction intervals) in one cell."
+    sd_seed, sd_seq = SIM_CASES[case]
+    e, u = sd_seed * sim_noise(rng, shape, (sims, n + 1, 1)), sd_seq * sim_noise(rng, shape, (sims, 1, SIM_SEQUENCES))
+    d = e + u + SIM_CELL_SD * rng.standard_normal((sims, n + 1, SIM_SEQUENCES))
+    d, new_run = d[:, :n], d[:, n].mean(1)   # the last seed is a new run, for the prediction interval
+    runs = d.mean(2); m, s = runs.mean(1), runs.std(1, ddof=1)
+    tq = sps.t.ppf((1 + level) / 2, n - 1); half = tq * s / math.sqrt(n)
+    boot = _boot_means(rng, d, 100); se = boot.std(1, ddof=1)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    out = {"t (this test set)": _covers(m - half, m + half, u.mean((1, 2))), "t (new test set)": _covers(m - half, m + half, 0.0),
+           "multi-bootstrap percentile": _covers(lo, hi, 0.0), "multi-bootstrap t": _covers(*boot_t_interval(m, se, n, level), 0.0)}
+    if case == "seed":
+        true_sd = math.sqrt(sd_seed ** 2 + SIM_CELL_SD ** 2 / SIM_SEQUENCES)
+        chi = sps.chi2.ppf([(1 + level) / 2, (1 - level) / 2], n - 1)
+        out["SD chi-square"] = _covers(s * math.sqrt((n - 1) / chi[0]), s * math.sqrt((n - 1) / chi[1]), true_sd)
+        pi = tq * s * math.sqrt(1 + 1 / n)
+        out["prediction interval"] = float(np.mean(np.abs(new_run - m) <= pi))
+    return out
+
+def _true_p_better(rng, shape: str, shift: float, unpaired: bool) -> float:
+    "P(shift + noise < 0), or for two independent runs P(shift + noise₁ − noise₂ < 0), from a million draws."
+    x = shift + sim_noise(rng, shape, 1_000_000)
+    if unpaired: x = x - sim_noise(rng, shape, 1_000_000)
+    return float(np.mean(x < 0))
+
+def _superiority_cells(rng, shape: str, n: int, sims: int, level: float, shift: float = -0.5) -> dict:
+    "Coverage of the P(A>B) intervals (true P ≈ 0.7) and of Welch's interval, on run-level differences."
+    from statsmodels.stats.proportion import proportion_confint
+    d = shift + sim_noise(rng, shape, (sims, n)); wins = (d < 0).sum(1)
+    p_true = _true_p_better(rng, shape, shift, False)
+    cp = [np.nan_to_num(v, nan=1.0) for v in proportion_confint(wins, n, alpha=1 - level, method="beta")]
+    boot = _resample_counts(rng, n, sims * 200).reshape(sims, 200, n) @ (d < 0)[:, :, None].astype(float)
+    blo, bhi = np.quantile(boot[..., 0] / n, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    a, b = shift + sim_noise(rng, shape, (sims, n)), sim_noise(rng, shape, (sims, n))   # unpaired arms
+    w = (a[:, None, :] < b[:, :, None]).astype(float)                                  # baseline run × arm run
+    ca, cb = (_resample_counts(rng, n, sims * 100).reshape(sims, 100, n) for _ in range(2))
+    ub = np.einsum("sbi,sij,sbj->sb", cb, w, ca) / n ** 2
+    ulo, uhi = np.quantile(ub, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    va, vb = a.var(1, ddof=1) / n, b.var(1, ddof=1) / n
+    df = (va + vb) ** 2 / ((va ** 2 + vb ** 2) / (n - 1)); half = sps.t.ppf((1 + level) / 2, df) * np.sqrt(va + vb)
+    diff = a.mean(1) - b.mean(1)
+    return {"P(A>B) Clopper-Pearson": _covers(cp[0], cp[1], p_true), "P(A>B) paired bootstrap (before)": _covers(blo, bhi, p_true),
+            "P(A>B) unpaired bootstrap": _covers(ulo, uhi, _true_p_better(rng, shape, shift, True)),
+            "Welch t": _covers(diff - half, diff + half, shift)}
+
+def interval_coverage(n_sims: int = 2000, ns=(3, 5, 10), level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    "Simulated coverage of every printed interval: one row per (interval, regime, noise shape, n)."
+    n_sims, level = check_count(n_sims, "n_sims", 100), check_unit(level, "level")
+    for n in ns: check_count(n, "n in ns", 3)
+    rng, rows = np.random.default_rng(seed), []
+    for shape in SIM_SHAPES:
+        for n in ns:
+            for case in SIM_CASES:
+                rows += [dict(interval=k, case=case, shape=shape, n=n, coverage=v)
+                         for k, v in _mean_cells(rng, shape, case, n, n_sims, level).items()]
+            rows += [dict(interval=k, case="seed", shape=shape, n=n, coverage=v)
+                     for k, v in _superiority_cells(rng, shape, n, n_sims, level).items()]
+    return pd.DataFrame(rows).assign(n_sims=n_sims, level=level)
+
+def coverage_holds_from(table: pd.DataFrame, floor: float = 0.93) -> dict:
+    "Per interval: the smallest simulated n from which every cell covers ≥ `floor` (None: not within the simulated n)."
+    out = {}
+    for name, g in table.groupby("interval", sort=False):
+        worst = g.groupby("n")["coverage"].min().sort_index()
+        ok = [n for n in worst.index if (worst.loc[n:] >= floor).all()]
+        out[name] = int(ok[0]) if ok else None
+    return out
 
 # %% ../nbs/12_stats.ipynb #45769ef5
-_COLORS = {"within noise": "0.45", "better than noise": "tab:green", "worse than noise": "tab:red",
+_COLORS = {"not shown": "0.45", "helps": "tab:green", "hurts": "tab:red",
            "outside band": "0.45"}
 
 def figure_axes(ax, size) -> tuple:

@@ -18,7 +18,7 @@ from .stats import as_losses, check_choice, check_unit, figure_axes, fmt_number,
 
 # %% auto #0
 __all__ = ['CI_METHODS', 'SEED_FACTORS', 'Component', 'VarianceSplit', 'one_factor_split', 'mls_interval', 'seed_grid',
-           'crossed_split', 'main_effect_mean_squares', 'seed_cube', 'crossed3_split', 'reml_components',
+           'crossed_split', 'main_effect_mean_squares', 'seed_cube', 'crossed3_split', 'RemlResult', 'reml_components',
            'plot_variance_split']
 
 # %% ../nbs/13_variance.ipynb #d3b3614c
@@ -223,21 +223,98 @@ def crossed3_split(grid, level: float = 0.95) -> VarianceSplit:
     vt = comps[1].var
     return VarianceSplit("crossed three-way", tuple(comps), comps[0].var / vt if vt else math.inf, None, level, note)
 
-def reml_components(grid, interaction: bool = False) -> pd.Series:
-    "REML variance components of a crossed seed grid (array (a, b[, c], r)) from statsmodels' MixedLM."
+@dataclass(frozen=True)
+class RemlResult:
+    "REML variance components (`result['init']` etc.), whether the fit converged, and every warning it raised."
+    components: pd.Series
+    criterion: float          # −2 × restricted log-likelihood, up to a constant (lower is better)
+    converged: bool
+    boundary: tuple           # components at the boundary 0
+    warnings: tuple
+    statsmodels: pd.Series    # statsmodels' MixedLM fit of the same model, for comparison
+    statsmodels_criterion: float
+
+    def __getitem__(self, name): return self.components[name]
+    def __repr__(self):
+        comps = ", ".join(f"{k}={v:.4g}" for k, v in self.components.items())
+        sm = ", ".join(f"{k}={v:.4g}" for k, v in self.statsmodels.items())
+        lines = [f"RemlResult({comps}; converged={self.converged}, at 0: {list(self.boundary) or 'none'}, "
+                 f"criterion {self.criterion:.6f})", f"  statsmodels MixedLM: {sm}, criterion {self.statsmodels_criterion:.6f}",
+                 "  the residual pools every interaction with run-to-run noise"]
+        return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
+
+def _reml_kernels(shape, interaction: bool) -> dict:
+    "Z Zᵀ of each random factor of a crossed grid (last axis: replicates), in the grid's C order."
+    idx = np.indices(shape).reshape(len(shape), -1)
+    z = {n: idx[i][:, None] == np.arange(shape[i])[None, :] for i, n in enumerate(["init", "train", "data"][:len(shape) - 1])}
+    if interaction: z["interaction"] = (idx[0] * shape[1] + idx[1])[:, None] == np.arange(shape[0] * shape[1])[None, :]
+    return {n: (m.astype(float) @ m.T.astype(float)) for n, m in z.items()}
+
+def _reml_profile(eta, y, kernels) -> tuple:
+    "(−2·REML log-likelihood with the residual variance profiled out, up to a constant; that residual variance)."
+    n = len(y); h = np.eye(n) + sum(math.exp(e) * k for e, k in zip(eta, kernels))
+    c = np.linalg.cholesky(h); ly, l1 = np.linalg.solve(c, y), np.linalg.solve(c, np.ones(n))
+    q = ly @ ly - (l1 @ ly) ** 2 / (l1 @ l1)
+    return float(2 * np.log(np.diag(c)).sum() + math.log(l1 @ l1) + (n - 1) * math.log(q / (n - 1)) + n - 1), q / (n - 1)
+
+def _reml_faces(y, kernels: dict) -> list:
+    "The REML optimum on every face of the parameter space (each subset of components free, the rest at 0)."
+    from itertools import combinations
+    from scipy import optimize
+    names, fits = list(kernels), []
+    for k in range(len(names) + 1):
+        for free in combinations(names, k):
+            ks, ok, eta = [kernels[n] for n in free], True, np.zeros(k)
+            if k:
+                f = lambda e: _reml_profile(e, y, ks)[0]
+                r = optimize.minimize(f, eta, method="Nelder-Mead", options=dict(xatol=1e-10, fatol=1e-14, maxiter=20_000))
+                r2 = optimize.minimize(f, r.x, method="BFGS", options=dict(gtol=1e-9))
+                eta, ok = (r2.x if r2.fun <= r.fun else r.x), bool(r.success) and bool(np.all(np.abs(r.x) < 40))
+            crit, s2 = _reml_profile(eta, y, ks)
+            fits.append((crit, free, dict(zip(free, np.exp(eta) * s2)), s2, ok))
+    return fits
+
+def _reml_criterion(var: dict, s2: float, y, kernels: dict) -> float:
+    "−2·REML log-likelihood (same constant as `_reml_profile`) at given component variances and residual variance."
+    n = len(y); h = np.eye(n) + sum(var.get(k, 0.0) / s2 * m for k, m in kernels.items())
+    c = np.linalg.cholesky(h); ly, l1 = np.linalg.solve(c, y), np.linalg.solve(c, np.ones(n))
+    q = ly @ ly - (l1 @ ly) ** 2 / (l1 @ l1)
+    return float(n * math.log(s2) + 2 * np.log(np.diag(c)).sum() + math.log(l1 @ l1) - math.log(s2) + q / s2)
+
+def _statsmodels_reml(y: np.ndarray, names: list, interaction: bool) -> tuple:
+    "(components, warnings as text) of statsmodels' MixedLM REML fit; its warnings are kept, not silenced."
     import warnings
     from statsmodels.regression.mixed_linear_model import MixedLM   # imported here: statsmodels is slow to import
-    y = np.asarray(grid, dtype=float)
-    if not 3 <= y.ndim <= 4: raise ValueError(f"need 2 or 3 seed axes and a replicate axis, got shape {y.shape}")
-    names = ["init", "train", "data"][:y.ndim - 1]
     idx = np.indices(y.shape).reshape(y.ndim, -1)
     data = pd.DataFrame({"loss": y.ravel(), "group": 0, **{n: idx[i] for i, n in enumerate(names)}})
     vc = {n: f"0 + C({n})" for n in names}
     if interaction: vc["interaction"] = "0 + C(init):C(train)"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # boundary and convergence chatter; the cross-check compares the numbers
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fit = MixedLM.from_formula("loss ~ 1", data, groups="group", re_formula="0", vc_formula=vc).fit(reml=True)
-    return pd.Series(dict(zip(fit.model.exog_vc.names, fit.vcomp)) | {"residual": fit.scale})
+    texts = tuple(dict.fromkeys(f"statsmodels {w.category.__name__}: {w.message}" for w in caught))
+    return pd.Series(dict(zip(fit.model.exog_vc.names, fit.vcomp)) | {"residual": fit.scale}), texts
+
+def reml_components(grid, interaction: bool = False, tol: float = 1e-7) -> RemlResult:
+    """Boundary-aware REML variance components of a crossed seed grid (array (a, b[, c], r)): the optimum over every
+    face of the parameter space (components fixed at 0 or free), so a boundary optimum is reached, not approached;
+    statsmodels' MixedLM fit and all its warnings beside it. The residual pools every interaction not modelled."""
+    y = np.asarray(grid, dtype=float)
+    if not 3 <= y.ndim <= 4: raise ValueError(f"need 2 or 3 seed axes and a replicate axis, got shape {y.shape}")
+    if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
+    names = ["init", "train", "data"][:y.ndim - 1]
+    kernels, v = _reml_kernels(y.shape, interaction), y.ravel() - y.mean()
+    fits = _reml_faces(v, kernels)
+    best = min(f[0] for f in fits)
+    crit, free, var, s2, ok = min((f for f in fits if f[0] <= best + tol), key=lambda f: (len(f[1]), f[0]))
+    comps = pd.Series({k: float(var.get(k, 0.0)) for k in kernels} | {"residual": float(s2)})
+    sm, warns = _statsmodels_reml(y, names, interaction)
+    sm_crit = _reml_criterion(sm.drop("residual").to_dict(), float(sm["residual"]), v, kernels)
+    warns = list(warns)
+    if not ok: warns.append("REML optimiser did not converge on the chosen face: treat the components as approximate")
+    if sm_crit > crit + 1e-6:
+        warns.append(f"statsmodels stopped short of the optimum: its criterion is worse by {sm_crit - crit:.3g}")
+    return RemlResult(comps, crit, ok, tuple(k for k in kernels if k not in free), tuple(warns), sm, sm_crit)
 
 # %% ../nbs/13_variance.ipynb #51d0fd4d
 def plot_variance_split(split: VarianceSplit, scale: str = "sd", ax=None, title: str | None = None):

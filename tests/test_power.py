@@ -71,3 +71,78 @@ def test_first_decisions_match_sequential_test_and_keep_alpha():
 def test_bad_input_names_the_value(call, needle):
     with pytest.raises(ValueError) as e: call()
     assert needle in str(e.value)
+
+
+# ---- issue 17: the contract, the betting test ---------------------------------------------------------------------
+
+def _study(seed=17, n=5):
+    rng = np.random.default_rng(seed); keys = [(s, None, None) for s in range(n)]
+    shift = dict(zip(keys, rng.normal(0, 0.015, n)))
+    base = {k: 3.70 + shift[k] + rng.normal(0, 0.004) for k in keys}
+    arms = {"helps": {k: 3.68 + shift[k] + rng.normal(0, 0.004) for k in keys},
+            "same": {k: 3.70 + shift[k] + rng.normal(0, 0.004) for k in keys},
+            "unpaired": {(s, 1, None): 3.69 + rng.normal(0, 0.015) for s in range(4)}}
+    return keys, base, arms
+
+
+def test_compare_arms_contract():
+    from scipy import stats as sps
+    keys, base, arms = _study()
+    df = P.compare_arms(base, arms, margin=0.01, value_range=(-0.1, 0.1))
+    assert tuple(df.columns) == P.COMPARE_COLUMNS and len(df) == 3
+    assert df["design"].tolist() == ["paired", "paired", "unpaired"]
+    d = np.array([arms["helps"][k] - base[k] for k in keys])
+    row = df.iloc[0]
+    assert row.mean_diff == pytest.approx(d.mean()) and row.p_t == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+    from gptnb.stats import sign_flip_test
+    assert row.p_min == 1 / 16 and row.p_signflip == pytest.approx(sign_flip_test(d)[0])
+    assert row.verdict == "helps" and "paired t" in row.rule and "rests on normality" in row.rule
+    u = df.iloc[2]
+    assert np.isnan(u.p_signflip) and "unpaired" in u.rule and u.sequential.startswith("n/a")
+    assert u.p_t == pytest.approx(sps.ttest_ind([arms["unpaired"][k] for k in arms["unpaired"]], list(base.values()),
+                                                equal_var=False).pvalue)
+    assert set(df["verdict"]) <= {"helps", "hurts", "not shown", "equivalent"}
+    assert not np.isinf(df["more_pairs"].astype(float)).any()
+    assert (df["p_better_low"].fillna(0) <= df["p_better"]).all()
+
+
+@pytest.mark.parametrize("kw,needle", [(dict(alpha=1.5), "1.5"), (dict(adjust="sidak"), "sidak"),
+                                       (dict(value_range=(0.0, 1.0)), "lo < 0 < hi"),
+                                       (dict(value_range=(-0.001, 0.001)), "outside the declared value_range"),
+                                       (dict(margin=-1.0), "-1.0")])
+def test_compare_arms_bad_input(kw, needle):
+    _, base, arms = _study()
+    with pytest.raises(ValueError) as e: P.compare_arms(base, arms, **kw)
+    assert needle in str(e.value)
+
+
+def test_one_sample_test_matches_scipy():
+    from scipy import stats as sps
+    x = [3.61, 3.60, 3.62, 3.605, 3.615, 3.63]
+    for alt in ("less", "greater", "two-sided"):
+        r = P.one_sample_test(x, 3.625, alternative=alt)
+        assert r["p_t"] == pytest.approx(sps.ttest_1samp(x, 3.625, alternative=alt).pvalue, rel=1e-12)
+        assert r["p_wilcoxon"] == pytest.approx(sps.wilcoxon(np.array(x) - 3.625, alternative=alt).pvalue)
+    assert P.one_sample_test(x, 3.7)["stop"] == "stop: decided"
+    with pytest.raises(ValueError, match="'less', 'greater'"): P.one_sample_test(x, 3.6, alternative="lower")
+
+
+def test_betting_test_decides_and_checks_its_range():
+    r = P.sequential_test(np.full(40, -0.02), value_range=(-0.05, 0.05))
+    assert r.decision == "helps" and r.method.startswith("betting") and r.cs[1] < 0
+    assert P.sequential_test(np.full(40, 0.02), value_range=(-0.05, 0.05)).decision == "hurts"
+    with pytest.raises(ValueError, match=r"differences\[1\] = 0.2 lies outside"):
+        P.sequential_test([0.01, 0.2], value_range=(-0.05, 0.05))
+    skewed = np.r_[np.full(9, -0.001), 0.03]
+    assert "skew" in P.sequential_test(skewed).note
+
+
+@pytest.mark.slow
+def test_false_decision_rates_betting_below_alpha():
+    """Null differences (normal, t3, lognormal σ=1; truncated to the range and re-centred), up to 30 pairs, checked
+    after every pair: the betting test errs ≤ alpha in all three; the normal-mixture's rates are reported beside it."""
+    sd = 0.0085
+    fdr = P.false_decision_rates(sd, (-10 * sd, 10 * sd), n_sims=2000, max_n=30, seed=3)
+    print(fdr.to_string())
+    assert (fdr["betting"] <= 0.05).all()
+    assert fdr.set_index("shape").loc["lognormal", "normal_mixture"] > 0.05   # why the betting test exists

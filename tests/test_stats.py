@@ -48,7 +48,7 @@ def test_mean_and_sd_ci_match_closed_forms(level):
 def test_welch_against_scipy():
     from scipy import stats as sps
     rng = np.random.default_rng(0); a, b = rng.normal(0, 1, 7), rng.normal(0.5, 2, 11)
-    ref = sps.ttest_ind(a, b, equal_var=False)
+    ref = sps.ttest_ind(b, a, equal_var=False)   # Δ = treated − baseline
     w = S.welch_test(a, b)
     assert w.t == pytest.approx(ref.statistic) and w.p == pytest.approx(ref.pvalue)
 
@@ -84,7 +84,7 @@ def test_paired_by_seeds_and_errors():
     base = [rec(f"b{i}", 3.70 + 0.01 * i, init=i, train=1) for i in range(5)]
     treat = [rec(f"t{i}", 3.69 + 0.01 * i + 0.001 * (-1) ** i, init=i, train=1, intervention="x") for i in range(5)]
     pr = S.paired_test(base, list(reversed(treat)))          # order does not matter: pairing is by seeds
-    d = np.array([0.01 - 0.001 * (-1) ** i for i in range(5)])
+    d = -np.array([0.01 - 0.001 * (-1) ** i for i in range(5)])   # Δ = treated − baseline: negative helps
     assert pr.mean_diff == pytest.approx(d.mean()) and pr.p == 2 / 32 and pr.method.startswith("exact")
     half = S.sps.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
     assert pr.ci == pytest.approx((d.mean() - half, d.mean() + half))
@@ -113,7 +113,7 @@ def test_paired_by_seeds_and_errors():
     (lambda: S.noise_band([3.7]), "[3.7]"),
     (lambda: S.noise_band(SEEDS3, k=0), "0"),
     (lambda: S.welch_test([3.7], SEEDS3), "[3.7]"),
-    (lambda: S.paired_test([3.7], [3.6]), "[0.1"),
+    (lambda: S.paired_test([3.7], [3.6]), "[-0.1"),
     (lambda: S.summarize([rec("r9", None, status="failed")]), "'r9'"),
 ])
 def test_bad_input_names_the_value(call, needle):
@@ -179,7 +179,7 @@ def test_pvalue_verdicts_use_scipy_tests():
     arms = {"a": base - 0.02 + rng.normal(0, 0.002, 6), "b": base + rng.normal(0, 0.002, 6)}
     df = S.pvalue_verdicts(base, arms)
     assert list(df["p_raw"]) == pytest.approx([sps.ttest_rel(base, arms[k]).pvalue for k in "ab"], rel=1e-10)
-    assert df["verdict"].tolist()[0] == "better" and "holm" in df["rule"][0]
+    assert df["verdict"].tolist()[0] == "helps" and "holm" in df["rule"][0] and df["mean_diff"][0] < 0
     w = S.pvalue_verdicts(base, arms, test="welch", adjust="bh")
     assert list(w["p_raw"]) == pytest.approx([sps.ttest_ind(base, arms[k], equal_var=False).pvalue for k in "ab"])
 
@@ -246,3 +246,53 @@ def test_curve_noise_from_records(tmp_path):
 def test_issue11_bad_input_names_the_value(call, needle):
     with pytest.raises(ValueError) as e: call()
     assert needle in str(e.value)
+
+
+# ---- issue 17: intervals that claim what they cover ---------------------------------------------------------------
+
+def test_coverage_table_every_printed_interval_covers_or_warns():
+    """Every interval gptnb prints covers ≥ 93% at n = 5 in every simulated cell, or its printed output says it does
+    not (2,000 experiments per cell, nominal 95%; tolerance: 93%)."""
+    cov = S.interval_coverage(n_sims=2000, ns=(3, 5, 10), seed=1)
+    assert set(cov["interval"]) == set(S.COVERAGE_HOLDS_FROM) and (cov["n_sims"] == 2000).all()
+    holds = S.coverage_holds_from(cov)
+    assert holds == {k: S.COVERAGE_HOLDS_FROM[k] for k in holds}
+    for name in S.COVERAGE_HOLDS_FROM:
+        worst = cov.query("interval == @name and n == 5")["coverage"].min()
+        assert worst >= 0.93 or S.coverage_note(name, 5), name
+    # the corrections: exact P(A>B) and the t multi-bootstrap hold where their predecessors failed (normal noise)
+    at5 = cov.query("n == 5 and shape == 'normal'").groupby("interval")["coverage"].min()
+    assert at5["P(A>B) Clopper-Pearson"] >= 0.93 and at5["P(A>B) paired bootstrap (before)"] < 0.9
+    assert at5["multi-bootstrap t"] >= 0.93 and at5["multi-bootstrap percentile"] < 0.9
+
+
+def test_printed_results_carry_their_coverage_warning():
+    rng = np.random.default_rng(4); b, t = 6.6 + rng.normal(0, 0.01, (5, 8)), 6.6 + rng.normal(0, 0.01, (5, 8))
+    assert "caution: multi-bootstrap t" in repr(S.multi_bootstrap(b, t, n_boot=50))
+    assert "caution: t (this test set)" in repr(S.paired_test(list(b[:, 0]), list(t[:, 0])))
+    assert "caution: SD chi-square" in repr(S.summarize(SEEDS3))
+    assert "caution" not in repr(S.prob_superiority(list(b[:, 0]), list(t[:, 0])))
+
+
+def test_clopper_pearson_replaces_the_degenerate_bootstrap():
+    r = S.prob_superiority([3.7] * 5, [3.6] * 5)          # 5 wins of 5 pairs
+    assert r.p == 1 and r.ci == pytest.approx((0.478176, 1.0), abs=1e-6) and r.interval == "clopper-pearson"
+    r = S.prob_superiority([3.7] * 5, [3.6, 3.8, 3.8, 3.8, 3.8])   # 1 win of 5
+    assert r.ci == pytest.approx((0.005051, 0.716417), abs=1e-6)
+
+
+def test_one_sign_convention():
+    """Δ = arm − baseline everywhere: negative helps."""
+    base, arm = [3.70, 3.71, 3.69, 3.72, 3.70], [3.68, 3.70, 3.67, 3.70, 3.69]
+    assert S.paired_test(base, arm).mean_diff < 0 and S.welch_test(base, arm).diff < 0
+    mb = S.multi_bootstrap(np.array(base)[:, None], np.array(arm)[:, None], n_boot=100)
+    assert mb.estimate < 0
+    df = S.pvalue_verdicts(base, {"a": arm})
+    assert df["mean_diff"][0] < 0 and df["verdict"][0] in ("helps", "not shown")
+    assert S.verdicts({"baseline": 3.7, "a": 3.6}, S.NoiseBand(3.7, 0.01))[1]["verdict"] == "helps"
+
+
+@pytest.mark.parametrize("p,digits,text", [(0.0, 6, "< 1e-6"), (3e-9, 4, "< 1e-4"), (0.0625, 4, "0.0625"),
+                                           (float("nan"), 4, "—"), (1.0, 2, "1.00")])
+def test_format_p_prints_bounds(p, digits, text):
+    assert S.format_p(p, digits) == text
