@@ -12,7 +12,6 @@ import platform
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -20,12 +19,13 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, Sequ
 
 from .model import COMPAT_MODES, ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
 from .seeding import check_seed
+from .interventions import (INTERVENTIONS, POST_INTERVENTIONS, STACKED, Intervention, absolute_references,
+                                 apply_configs, intervention_name, parse_interventions)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'TEST_PROTOCOLS', 'POST_PRECISIONS', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET',
-           'PRESETS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'DEVICE_CHOICES', 'WHERE_FIELDS',
-           'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags', 'cpu_model', 'resolve_precision', 'hardware', 'Preset',
-           'get_preset', 'Intervention', 'parse_interventions', 'resolve', 'check_device', 'RunSpec',
+           'PRESETS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags', 'cpu_model',
+           'resolve_precision', 'hardware', 'Preset', 'get_preset', 'resolve', 'check_device', 'RunSpec',
            'default_run_name', 'json_field', 'from_namespace']
 
 # %% ../nbs/06_config.ipynb #af30b708
@@ -201,74 +201,10 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 # %% ../nbs/06_config.ipynb #9c0484d4
-@dataclass(frozen=True)
-class Intervention:
-    name: str
-    description: str
-    apply: Callable[[GPTConfig, TrainConfig], tuple[GPTConfig, TrainConfig]]
-
-def _model(**changes): return lambda m, t: (replace(m, **changes), t)
-def _train(**changes): return lambda m, t: (m, replace(t, **changes))
-
-def _cosine(m, t):
-    return m, replace(t, schedule="warmup-cosine", warmup_percent=5, warmup_start_factor=1e-5, min_lr_divisor=10.0)
-
-def _raise_lr(m, t): return m, replace(t, lr=round(t.lr * 3.5, 12))
-
-def _schedule_lr(m, t): return _raise_lr(*_cosine(m, t))
-
-_BASE = [
-    Intervention("baseline", "no change", lambda m, t: (m, t)),
-    Intervention("weight-tying", "tie the output head to the token embedding", _model(tie_weights=True)),
-    Intervention("weight-decay-cerebras", "weight decay 0.33724", _train(weight_decay=0.33724)),
-    Intervention("no-amp", "full fp32, no autocast", _train(precision="fp32")),
-    Intervention("gradient-clipping", "clip the global grad norm at 3.5", _train(grad_clip=3.5)),
-    Intervention("qkv-bias", "biases on the query, key and value projections", _model(qkv_bias=True)),
-    Intervention("weight-decay-gpt2", "weight decay 0.01", _train(weight_decay=0.01)),
-    Intervention("remove-dropout", "dropout 0.0", _model(drop_rate=0.0)),
-    Intervention("schedule-learning-rate", "peak lr ×3.5 (0.0004→0.0014), 5% linear warm-up from 1e-5, cosine to lr/10",
-                 _schedule_lr),
-    Intervention("gpt2-init", "GPT-2's N(0, 0.02) init with residual projections scaled by 1/sqrt(2·n_layers)",
-                 _train(init_distribution="gpt2")),
-    Intervention("cosine-schedule", "the schedule alone: 5% warm-up from 1e-5, cosine to lr/10, peak lr unchanged",
-                 _cosine),
-    Intervention("update-learning-rate", "peak lr ×3.5 (0.0004→0.0014) alone, constant", _raise_lr),
-]
-INTERVENTIONS = {i.name: i for i in _BASE}
-
-def _combination(name: str, parts: tuple, description: str) -> None:
-    INTERVENTIONS[name] = Intervention(name, description + ": " + " + ".join(parts), lambda m, t: _compose(parts, m, t))
-
-STACKED = ("remove-dropout", "gradient-clipping", "weight-decay-gpt2", "schedule-learning-rate")
-_combination("stacked", STACKED, "every helpful one together")
-_combination("weight-decay-cerebras-scheduling-learning-rate", ("weight-decay-cerebras", "cosine-schedule"),
-             "the post's: Cerebras weight decay with the schedule at the baseline's peak lr")
-_combination("weight-decay-cerebras-scheduling-and-increasing-learning-rate",
-             ("weight-decay-cerebras", "schedule-learning-rate"), "the post's: Cerebras weight decay, schedule, lr ×3.5")
-_combination("stacked-interventions-2", STACKED + ("qkv-bias",), "the next post's: stacked with QKV bias")
-_combination("stacked-interventions-3", ("remove-dropout", "gradient-clipping", "schedule-learning-rate"),
-             "the next post's: stacked keeping the baseline's weight decay (0.1)")
-POST_INTERVENTIONS = ("baseline", "weight-tying", "weight-decay-cerebras", "no-amp", "gradient-clipping",
-                      "qkv-bias", "weight-decay-gpt2", "remove-dropout", "schedule-learning-rate")
-
-def parse_interventions(spec: str) -> list[str]:
-    "Split `a+b+c` into names, checking each; `baseline` alone is the empty change."
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"intervention must be a non-empty string like 'qkv-bias+remove-dropout', got {spec!r}")
-    names = [n.strip() for n in spec.split("+")]
-    unknown = [n for n in names if n not in INTERVENTIONS]
-    if unknown: raise ValueError(f"unknown intervention(s) {unknown}; valid: {sorted(INTERVENTIONS)}")
-    if len(set(names)) != len(names): raise ValueError(f"intervention {spec!r} names one change twice")
-    return names
-
-def _compose(names, m, t):
-    for n in names: m, t = INTERVENTIONS[n].apply(m, t)
-    return m, t
-
 def resolve(preset: str = "tiny", intervention: str = "baseline") -> tuple[GPTConfig, TrainConfig]:
     "The model and training configs of `preset` with `intervention` (names joined by `+`) applied."
     p = get_preset(preset)
-    m, t = _compose(parse_interventions(intervention), p.model, p.train)
+    m, t = apply_configs(parse_interventions(intervention), p.model, p.train)
     m.validate(); t.validate()
     return m, t
 
@@ -317,7 +253,7 @@ class RunSpec:
     run_name: str | None = field(default=None, metadata=_help("default: <preset>-<intervention>-i<init>[-t<train>][-d<data>]"))
     run_dir: str | None = field(default=None, metadata=_help("the run folder; default: runs/<run_name>"))
     preset: str = field(default="tiny", metadata=_help(f"one of {sorted(PRESETS)}"))
-    intervention: str = field(default="baseline", metadata=_help("names of INTERVENTIONS joined by '+'"))
+    intervention: str = field(default="baseline", metadata=_help("built-in names, file.py:name, module:name or name=train.field:value, joined by '+' (05a)"))
     init_seed: int = field(default=42, metadata=_help("seeds every RNG before the model is built (the post's seed)"))
     train_seed: int | None = field(default=None, metadata=_help("re-seeds after the model is built; None: no re-seed"))
     data_seed: int | None = field(default=None, metadata=_help("permutes the training sequences; None: in order"))
@@ -330,6 +266,9 @@ class RunSpec:
     device: str = field(default="auto", metadata=_help(f"one of {DEVICE_CHOICES}"))
     nproc: int = field(default=1, metadata=_help("processes on this node (DDP when > 1)"))
     restart: bool = field(default=False, metadata=_help("move an existing run folder aside and start afresh"))
+
+    def __post_init__(self):   # a relative file path means the typist's directory: fixed before any process starts
+        self.intervention = absolute_references(self.intervention)
 
     def validate(self) -> RunSpec:
         _validate_run(self); self.configs(); return self
@@ -362,7 +301,9 @@ class RunSpec:
 
 def default_run_name(spec: RunSpec) -> str:
     "e.g. `tiny-qkv-bias-i42`, `tiny-baseline-i42-t23`: what was run, readable in a file listing."
-    name = f"{spec.preset}-{spec.intervention}-i{spec.init_seed}"
+    what = spec.intervention   # user interventions by their names, not their paths: a folder name has no '/'
+    if isinstance(what, str): what = "+".join(intervention_name(i) for i in what.split("+"))
+    name = f"{spec.preset}-{what}-i{spec.init_seed}"
     if spec.train_seed is not None: name += f"-t{spec.train_seed}"
     if spec.data_seed is not None: name += f"-d{spec.data_seed}"
     return name

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
+from .interventions import intervention_sources, parse_interventions
 from .evaluate import score_run
 from .seeding import deterministic_flags
 
@@ -214,6 +215,11 @@ class RunRecord:
     skipped_steps: int | None = None
     elapsed_s: float | None = None
     tokens_per_s: float | None = None
+    flops_per_token: int | None = None         # training FLOPs per token: 6·N + 12·n_layers·context·emb_dim (10_train)
+    train_flops: int | None = None             # flops_per_token × every token of the run
+    flops_per_s: float | None = None           # achieved by the last process that trained it (tokens_per_s × flops_per_token)
+    wall_s: float | None = None                # the whole run_training call of the last process: setup to record
+    intervention_sources: list = field(default_factory=list)   # user interventions: name, module, file, sha256 (05a)
     resolved_device: str | None = None
     resumed_from: list = field(default_factory=list)   # the steps this run was resumed at
     charts: list = field(default_factory=list)
@@ -270,6 +276,18 @@ def _refuse_if_taken(folder: Path, spec: RunSpec) -> None:
     if differ and (folder / "metrics.jsonl").exists():
         raise RunFolderTaken(f"{folder} holds another run that trained ({', '.join(f'{k}={theirs.get(k)!r}' for k in differ)}"
                              f" there; this run has {', '.join(f'{k}={getattr(spec, k)!r}' for k in differ)}): {hint}")
+    _refuse_changed_source(folder, old, spec, hint)
+
+def _refuse_changed_source(folder: Path, old: dict, spec: RunSpec, hint: str) -> None:
+    "User code is a parameter too: a trained folder whose interventions' sources changed since is not resumed."
+    if not (folder / "metrics.jsonl").exists(): return
+    theirs = {s["name"]: s.get("sha256") for s in old.get("intervention_sources") or []}
+    mine = {s["name"]: s.get("sha256") for s in intervention_sources(parse_interventions(spec.intervention))}
+    changed = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+    if changed:
+        raise RunFolderTaken(f"{folder} holds a run that trained with other source code for intervention(s) "
+                             f"{changed} (sha256 {[str(theirs.get(k))[:12] for k in changed]} there, "
+                             f"{[str(mine.get(k))[:12] for k in changed]} now): {hint}")
 
 def claim_run_folder(spec: RunSpec):
     "Lock the run's folder and check that `spec` may run there (after moving an old folder aside if `restart`)."

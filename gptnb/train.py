@@ -26,14 +26,16 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
-                          parse_interventions, resolve_precision)
+                          resolve_precision)
 from .datasets import (check_dataset, load_manifest, load_tokens, prepare_token_dataset, resolve_dataset_dir,
                             sha256_file)
 from .evaluate import PROTOCOLS, EvalProtocol, Score, eval_loss, score
 from .loader import TokenBatches
-from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
+from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
+from .interventions import (Intervention, apply_model_changes, call_hook, intervention_sources,
+                                 parse_interventions, single_hook)
 from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
-                           finish_record, plot_metrics, record_failed_start, replacing, start_record,
+                           finish_record, plot_metrics, read_record, record_failed_start, replacing, start_record,
                            write_test_losses)
 from .seeding import (deterministic_flags, get_rng_state, seed_everything, set_deterministic, set_rng_state,
                            weights_fingerprint)
@@ -44,9 +46,9 @@ __all__ = ['AUTOCAST_DTYPES', 'EXIT_COMPLETE', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 
            'test_protocol', 'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer',
            'setup', 'resume', 'checkpoint', 'autocast', 'Diverged', 'microbatch_loss', 'accumulate_gradients',
            'unscale_and_clip', 'gradients_finite', 'optimizer_step', 'post_interval', 'after_step', 'final_train_loss',
-           'run_test_score', 'run_test_loss', 'tested_model', 'finish', 'train', 'dataset_identity', 'print_summary',
-           'run_training', 'notebook_spec', 'launch', 'parse_value', 'parse_field', 'value_text', 'add_run_arguments',
-           'spec_from_args', 'spec_to_cli', 'main']
+           'run_test_score', 'run_test_loss', 'tested_model', 'matmul_parameters', 'flops_per_token', 'cost', 'finish',
+           'load_run_model', 'train', 'dataset_identity', 'print_summary', 'run_training', 'notebook_spec', 'launch',
+           'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args', 'spec_to_cli', 'main']
 
 # %% ../nbs/10_train.ipynb #b76a4d27
 @dataclass(frozen=True)
@@ -144,22 +146,30 @@ def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfi
     return RunData(path, batches, val_tokens, n_val)
 
 # %% ../nbs/10_train.ipynb #f167b58f
-def build_model(spec: RunSpec, mcfg: GPTConfig, tcfg: TrainConfig, device) -> tuple[GPTModel, str, int]:
-    "The seeded, initialised model on `device`, its initial fingerprint and the loop seed."
+def build_model(spec: RunSpec, mcfg: GPTConfig, tcfg: TrainConfig, device,
+                interventions: list[Intervention] = ()) -> tuple[GPTModel, str, int]:
+    "The seeded, initialised model (with the interventions' model changes) on `device`, its fingerprint, the loop seed."
     if tcfg.deterministic: set_deterministic(True)
     seed_everything(spec.init_seed)
     model = GPTModel(mcfg, tcfg.compat)
-    model = init_weights(model, spec.init_seed, tcfg.init_scheme, tcfg.init_distribution).to(device)
+    model = init_weights(model, spec.init_seed, tcfg.init_scheme, tcfg.init_distribution)
+    model = apply_model_changes(interventions, model, mcfg, tcfg, spec.init_seed).to(device)
     initial_sha = weights_fingerprint(model.state_dict())
     if spec.train_seed is not None: seed_everything(spec.train_seed)
     if tcfg.compat == "gptnb": return model, initial_sha, draw_loop_seed()
     with torch.random.fork_rng(devices=[]): return model, initial_sha, draw_loop_seed()  # post: stream untouched
 
-def build_optimizer(model, tcfg: TrainConfig, total_steps: int, device) -> tuple:
-    "AdamW on every parameter, the LR scheduler of `06_config`, and a GradScaler that is live only for fp16."
-    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
-                            weight_decay=tcfg.weight_decay)
-    sched = tcfg.scheduler(opt, total_steps)
+def build_optimizer(model, tcfg: TrainConfig, total_steps: int, device, interventions: list[Intervention] = ()) -> tuple:
+    "AdamW (or an intervention's optimizer), the LR scheduler of `06_config` (or its schedule), a GradScaler live for fp16."
+    mine = single_hook(interventions, "optimizer")
+    if mine is None: opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, eps=tcfg.eps,
+                                             weight_decay=tcfg.weight_decay)
+    else: opt = call_hook(mine, "optimizer", model, tcfg)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"intervention {mine.name!r}: its optimizer hook returned {type(opt).__name__}, not a torch.optim.Optimizer")
+    factor = single_hook(interventions, "schedule")
+    if factor is None: sched = tcfg.scheduler(opt, total_steps)
+    else: sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: call_hook(factor, "schedule", step, total_steps))
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=tcfg.precision == "fp16")
     return opt, sched, scaler
 
@@ -194,6 +204,7 @@ class Trainer:
     grad_accum: int
     progress: Progress = field(default_factory=Progress)
     train_model: torch.nn.Module | None = None      # the model as the loop calls it: compiled and/or DDP-wrapped
+    interventions: list = field(default_factory=list)   # the run's Intervention objects (05a): the loss hook is read per step
 
 # %% ../nbs/10_train.ipynb #afd1354d
 def _init_distributed(spec: RunSpec, env: DistEnv) -> torch.device:
@@ -212,14 +223,17 @@ def setup(spec: RunSpec) -> Trainer:
     post_amp = tcfg.compat == "post" and tcfg.precision == "fp16"   # as the post: TF32 matmuls under AMP
     torch.set_float32_matmul_precision("high" if post_amp else "highest")   # set every run: never inherited
     data = load_run_data(spec, env, mcfg, tcfg)
-    model, initial_sha, loop_seed = build_model(spec, mcfg, tcfg, device)
+    interventions = parse_interventions(spec.intervention)
+    model, initial_sha, loop_seed = build_model(spec, mcfg, tcfg, device, interventions)
     total_steps = tcfg.total_steps(mcfg.context_length)
-    opt, sched, scaler = build_optimizer(model, tcfg, total_steps, device)
+    opt, sched, scaler = build_optimizer(model, tcfg, total_steps, device, interventions)
     configs = json.dumps([mcfg.to_dict(), tcfg.to_dict(), spec.data_seed], sort_keys=True)
     identity = {"initial_sha256": initial_sha, "loop_seed": loop_seed, "world_size": env.world_size,
                 "config_sha256": hashlib.sha256(configs.encode()).hexdigest()}
+    sources = intervention_sources(interventions)
+    if sources: identity["intervention_sha256"] = [s["sha256"] for s in sources]   # absent for built-ins: old checkpoints resume
     t = Trainer(spec, env, device, mcfg, tcfg, data, model, opt, sched, scaler, identity, total_steps,
-                tcfg.grad_accum(env.world_size))
+                tcfg.grad_accum(env.world_size), interventions=interventions)
     t.train_model = torch.compile(model) if tcfg.compile else model
     if env.distributed: t.train_model = DDP(t.train_model, device_ids=[device.index] if device.type == "cuda" else None)
     return t
@@ -268,7 +282,10 @@ def microbatch_loss(t: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     "Cross-entropy of one microbatch: gptnb casts the logits to fp32 after autocast, the post let autocast do it."
     with autocast(t.device, t.tcfg.precision):
         logits = t.train_model(x)
-        if t.tcfg.compat == "post": return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        mine = single_hook(t.interventions, "loss")
+        if t.tcfg.compat == "post":
+            return F.cross_entropy(logits.flatten(0, 1), y.flatten()) if mine is None else call_hook(mine, "loss", logits, y)
+    if mine is not None: return call_hook(mine, "loss", logits.float(), y)
     return F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
 
 def accumulate_gradients(t: Trainer, step: int) -> tuple[torch.Tensor, float | None]:
@@ -366,7 +383,24 @@ def tested_model(t: Trainer, run_dir) -> tuple[GPTModel, str]:
     "The weights the test loss is measured on: the final ones, or with compat='post' the `best` checkpoint's."
     if t.tcfg.compat != "post": return t.model, "final"
     best = read_checkpoint(run_dir, "best")
-    return load_state(GPTModel(t.mcfg, t.tcfg.compat), best.model_state).to(t.device), f"best ({best.path.name})"
+    model = apply_model_changes(t.interventions, GPTModel(t.mcfg, t.tcfg.compat), t.mcfg, t.tcfg, t.spec.init_seed)
+    return load_state(model, best.model_state).to(t.device), f"best ({best.path.name})"
+
+def matmul_parameters(model) -> int:
+    "N of the FLOPs count: every parameter but the embedding tables (a lookup multiplies nothing), plus a tied head."
+    n = sum(p.numel() for p in model.parameters())
+    n -= model.tok_emb.weight.numel() + model.pos_emb.weight.numel()
+    return n + (model.tok_emb.weight.numel() if model.cfg.tie_weights else 0)   # the head's matmul, shared weights
+
+def flops_per_token(model, mcfg: GPTConfig) -> int:
+    "Training FLOPs per token: 6·N (forward 2N, backward 4N) + 12·n_layers·context·emb_dim for attention's two matmuls."
+    return 6 * matmul_parameters(model) + 12 * mcfg.n_layers * mcfg.context_length * mcfg.emb_dim
+
+def cost(t: Trainer, trained_s: float, steps_run: int) -> dict:
+    "The run's training FLOPs (all its tokens) and the FLOP/s this process achieved, on every rank's tokens."
+    per_token, tokens_per_step = flops_per_token(t.model, t.mcfg), t.tcfg.tokens_per_step(t.mcfg.context_length)
+    return {"flops_per_token": per_token, "train_flops": per_token * t.total_steps * tokens_per_step,
+            "flops_per_s": per_token * steps_run * tokens_per_step / max(trained_s, 1e-9)}
 
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
@@ -377,7 +411,7 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
                "elapsed_s": p.elapsed_s + trained_s, "tokens_per_s": steps_run * tokens_per_step / max(trained_s, 1e-9),
                "skipped_steps": p.skipped_steps, "initial_test_loss": p.initial_test_loss,
                "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
-               "final_train_loss": final_train_loss(t),
+               "final_train_loss": final_train_loss(t), **cost(t, trained_s, steps_run),
                "dataset_dir": str(t.data.path), "train_config": t.tcfg.to_dict(), "model_config": t.mcfg.to_dict()}
     if t.env.is_main:
         summary["final_weights_sha256"] = weights_fingerprint(t.model.state_dict())
@@ -388,6 +422,16 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
                        test_losses_sha256=write_test_losses(run_dir, scored.sequence_losses))
     if t.env.distributed: dist.barrier()
     return summary
+
+# %% ../nbs/10_train.ipynb #2b9ef058
+def load_run_model(run_dir, device="cpu") -> GPTModel:
+    "A finished run's final weights in the model the run trained: its configs, then its interventions' model changes."
+    rec = read_record(run_dir)
+    spec = RunRecord.from_dict(rec).spec
+    mcfg, tcfg = GPTConfig.from_dict(rec["model_config"]), TrainConfig.from_dict(rec["train_config"])
+    model = GPTModel(mcfg, tcfg.compat)
+    model = apply_model_changes(parse_interventions(spec.intervention), model, mcfg, tcfg, spec.init_seed)
+    return load_state(model, read_safetensors(Path(run_dir) / "model.safetensors")[0]).to(device)
 
 # %% ../nbs/10_train.ipynb #77b55729
 def train(spec: RunSpec) -> dict:
@@ -431,7 +475,6 @@ def print_summary(record: RunRecord) -> None:
 # %% ../nbs/10_train.ipynb #5279d162
 def _train_into(record: RunRecord, spec: RunSpec, env: DistEnv) -> None:
     record.hardware = hardware(resolve_device(spec.device, env.local_rank))
-    record.interventions = parse_interventions(spec.intervention)
     if not env.distributed: check_nproc(spec.nproc, spec.device)
     summary = launch(spec) if env.world_size == 1 else train(spec)
     summary.pop("model", None)
@@ -450,7 +493,9 @@ def run_training(spec: RunSpec) -> dict:
     except Exception as e:
         if env.is_main: record_failed_start(spec, e)
         raise
-    record, folder = RunRecord(spec), spec.folder()
+    record, folder, began = RunRecord(spec), spec.folder(), time.time()
+    found = parse_interventions(spec.intervention)   # in the first record: a killed run's sources can be checked
+    record.interventions, record.intervention_sources = [i.name for i in found], intervention_sources(found)
     with claim_run_folder(spec) if env.is_main else contextlib.nullcontext():
         if env.is_main: start_record(folder, record)
         try:
@@ -464,6 +509,7 @@ def run_training(spec: RunSpec) -> dict:
             record.status, record.error = "failed", describe_error(e, folder)
             raise
         finally:
+            record.wall_s = time.time() - began
             if env.is_main: finish_record(folder, record)
     return record.to_dict()
 
