@@ -237,14 +237,24 @@ def _no_latest_error(root: Path) -> CheckpointError:
         f"or move or delete {root} to start the run over.")
 
 # %% ../nbs/09_checkpoints.ipynb #cd562422
+def _first_without_pointer(root: Path) -> Checkpoint | None:
+    "No `latest`: nothing, or the first checkpoint killed before its pointers were written; anything else is an error."
+    steps = [p for p in root.iterdir() if _step_of(p.name) is not None]
+    if not steps: return None
+    if len(steps) > 1 or os.path.lexists(root / "best"): raise _no_latest_error(root)
+    problems = _candidate_problems(root, steps[0])
+    if problems:
+        warnings.warn(f"checkpoint {steps[0].name}, the run's first, has no 'latest' pointer (its write was cut "
+                      f"short) and does not verify, so the run starts over: " + "; ".join(problems), stacklevel=3)
+        return None
+    return _read_checkpoint(steps[0])
+
 def load_checkpoint(run_dir) -> Checkpoint | None:
     "The newest checkpoint of `run_dir` that verifies (warning about each one skipped); None when there is none."
     root = checkpoint_root(run_dir)
     if not root.is_dir(): return None
     latest = _pointer_target(root, "latest")
-    if latest is None:
-        if any(_step_of(p.name) is not None for p in root.iterdir()): raise _no_latest_error(root)
-        return None
+    if latest is None: return _first_without_pointer(root)
     candidates, problems = _candidates(root, latest), []
     for i, path in enumerate(candidates):
         found = _candidate_problems(root, path)

@@ -230,7 +230,12 @@ def token_layout(path) -> tuple[np.dtype, int, int]:
         raise ValueError(f"{path}: 'tokens' must be a 1-D tensor, found shape {shape}")
     if code not in _ST_DTYPES:
         raise ValueError(f"{path}: 'tokens' must have an integer dtype, found {code}")
-    dtype, (start, end) = np.dtype(_ST_DTYPES[code]), info["data_offsets"]
+    offsets = info.get("data_offsets")
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+        raise ValueError(f"{path}: the 'tokens' header has data_offsets={offsets!r}, not [start, end] byte offsets; "
+                         f"the file is corrupt or was not written as safetensors")
+    dtype, (start, end) = np.dtype(_ST_DTYPES[code]), offsets
     if end - start != shape[0] * dtype.itemsize or 8 + n + end > size:
         raise ValueError(f"{path} is truncated or inconsistent: 'tokens' {shape} {code} needs bytes {start}..{end} "
                          f"after the header, the file has {size - 8 - n}")

@@ -17,19 +17,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from .config import TrainConfig, check_device
 from .datasets import SPLITS, check_token_ids, load_tokens, resolve_dataset_dir
 from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
+from .seeding import weights_fingerprint
 from .tokenizer import get_tokenizer
 
 # %% auto #0
 __all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CONFIG_FILES', 'OVERRIDES', 'SMOKE_PROMPT',
            'EvalProtocol', 'get_protocol', 'sequence_windows', 'precision_context', 'window_losses', 'eval_loss',
            'Score', 'window_length', 'score', 'score_dataset', 'test_slice_score', 'test_slice_loss', 'test_loss',
-           'read_model_config', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model', 'score_run',
-           'evaluate_run', 'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate',
+           'read_model_config', 'check_run_weights', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model',
+           'score_run', 'evaluate_run', 'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate',
            'evaluate_main', 'smoke_test', 'compare_weights', 'unigram_entropy']
 
 # %% ../nbs/07_evaluate.ipynb #7e82b4c5
@@ -234,11 +235,30 @@ def _checkpoint_files(path: Path) -> tuple[Path, Path | None]:
     if weights is None: raise FileNotFoundError(f"{path} holds none of {CHECKPOINT_FILES}: {_LAYOUTS}")
     return weights, next((path / f for f in CONFIG_FILES if (path / f).is_file()), None)
 
+@contextmanager
+def _readable(weights: Path):
+    "A weights file that is not safetensors (garbage, a pickled .pt/.bin) as a ValueError naming it."
+    try: yield
+    except SafetensorError as e:
+        raise ValueError(f"{weights} is not a readable safetensors file ({e}); gptnb evaluates safetensors "
+                         f"checkpoints only (a pickled .pt/.bin is never loaded: convert it to safetensors)") from None
+
+def check_run_weights(weights: Path, state: dict, model: GPTModel) -> None:
+    "A run folder's final weights must be those its record names (final_weights_sha256), or a ValueError."
+    record = weights.parent / "record.json"
+    if weights.name != "model.safetensors" or not record.is_file(): return
+    try: expected = json.loads(record.read_text()).get("final_weights_sha256")
+    except (OSError, ValueError, AttributeError): return
+    if expected and expected not in (weights_fingerprint(model.state_dict()), weights_fingerprint(state)):
+        raise ValueError(f"{weights} is not the run's final weights: their sha256 differs from final_weights_sha256 "
+                         f"{expected[:12]}… in {record}; the file is corrupt or was replaced — restore it from a copy")
+
 def locate_checkpoint(path, model_config=None) -> tuple[Path, GPTConfig]:
     "The weights file that `path` names and the model config that goes with it; no weights are read."
     weights, config_file = _checkpoint_files(Path(path))
     if model_config is not None: return weights, read_model_config(model_config)
-    with safe_open(str(weights), framework="pt") as f: meta = f.metadata() or {}
+    with _readable(weights):
+        with safe_open(str(weights), framework="pt") as f: meta = f.metadata() or {}
     if "gptnb_config" in meta: return weights, GPTConfig.from_dict(json.loads(meta["gptnb_config"]))
     if config_file is not None: return weights, read_model_config(config_file)
     raise ValueError(f"{weights} stores no model config and has no {' or '.join(CONFIG_FILES)} beside it: pass "
@@ -255,8 +275,10 @@ def checkpoint_state(state: dict, cfg: GPTConfig) -> dict:
 def load_checkpoint_model(path, model_config=None, device="cpu") -> GPTModel:
     "A GPTModel from any of the layouts above, on `device`."
     weights, cfg = locate_checkpoint(path, model_config)
-    state, _ = read_safetensors(weights)
-    return load_state(GPTModel(cfg), checkpoint_state(state, cfg)).to(device)
+    with _readable(weights): state, _ = read_safetensors(weights)
+    model = load_state(GPTModel(cfg), checkpoint_state(state, cfg))
+    check_run_weights(weights, state, model)
+    return model.to(device)
 
 def score_run(run_dir, device="cpu") -> Score:
     "Re-score a finished run's final weights on its test slice, with the loss of every test sequence."

@@ -57,9 +57,13 @@ def write_hparams(writer, rec: dict, step: int) -> None:
     if rec.get("status") == "complete": writer.file_writer.add_summary(end, step)
 
 # %% ../nbs/16_export.ipynb #5171e033
-def clear_export_folder(folder) -> Path:
-    "Delete an earlier export of a run at `folder` (refusing a run folder) and create it empty."
+def clear_export_folder(folder, out_dir=None) -> Path:
+    "Delete an earlier export of a run at `folder` (refusing a run folder, or one outside `out_dir`) and create it empty."
     folder = Path(folder)
+    if out_dir is not None and (folder.is_symlink() or folder.parent.resolve() != Path(out_dir).resolve()
+                                or folder.name in ("", ".", "..")):
+        raise ValueError(f"{folder} is outside the export folder {out_dir} (or a link out of it): an export "
+                         f"deletes nothing outside its out_dir")
     if any(folder.rglob("record.json")):
         raise ValueError(f"{folder} holds a run record: an export never writes into a run folder; choose another out_dir")
     shutil.rmtree(folder, ignore_errors=True)
@@ -74,8 +78,11 @@ def check_out_dir(runs_dir: Path, out_dir: Path) -> None:
 
 # %% ../nbs/16_export.ipynb #1dfb7261
 def _export_name(rec: dict, taken: set) -> str:
-    "The run's name, made unique among the names already `taken` in this export."
+    "The run's name, made unique among the names already `taken` in this export; one folder name, or a ValueError."
     name, n = rec.get("run_name") or Path(rec["run_dir"]).name, 2
+    if not isinstance(name, str) or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"the record in {rec['run_dir']} has run_name={name!r}, which is not one folder name "
+                         f"(no '/', not '.' or '..'): nothing was exported; correct its record.json")
     while f"{name}-{n}" in taken: n += 1
     return name if name not in taken else f"{name}-{n}"
 
@@ -85,14 +92,15 @@ def write_tensorboard(runs_dir, out_dir=None) -> list[Path]:
     runs_dir = Path(runs_dir)
     out_dir = Path(out_dir) if out_dir is not None else runs_dir / "tensorboard"
     check_out_dir(runs_dir, out_dir)
-    written, taken = [], set()
-    for rec in read_records(runs_dir):
+    todo, taken, written = [], set(), []
+    for rec in read_records(runs_dir):   # every name is checked before anything is deleted or written
         run_dir = Path(rec["run_dir"])
         if out_dir.resolve() in run_dir.resolve().parents: continue
         if not (run_dir / "metrics.jsonl").is_file():
             print(f"skipped {run_dir}: no metrics.jsonl (status {rec['status']})"); continue
-        name = _export_name(rec, taken); taken.add(name)
-        folder = clear_export_folder(out_dir / name)
+        name = _export_name(rec, taken); taken.add(name); todo.append((rec, run_dir, name))
+    for rec, run_dir, name in todo:
+        folder = clear_export_folder(out_dir / name, out_dir)
         with SummaryWriter(log_dir=str(folder)) as w:
             write_hparams(w, rec, write_curves(w, read_metrics(run_dir)))
         written.append(folder)

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -21,15 +22,17 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import RunSpec, resolve_precision
-from .records import (RunFolderBusy, RunFolderTaken, claim_run_folder, is_complete, read_record,
-                           record_and_status, record_status, write_json_atomic)
+from .interventions import intervention_sources, parse_interventions
+from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, is_complete,
+                           lock_holder, read_record, record_and_status, record_status, write_json_atomic)
 from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
 
 # %% auto #0
-__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'run_notebook', 'Sweep', 'papermill_command',
+__all__ = ['GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'run_notebook', 'Sweep', 'RunMismatch',
+           'requested_identity', 'recorded_identity', 'identity_differences', 'check_reusable', 'papermill_command',
            'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor', 'slurm_parameters',
-           'slurm_plan', 'run_sweep', 'sweep_status', 'is_out_of_memory', 'largest_fitting', 'microbatch_fits',
-           'find_microbatch']
+           'resource_warning', 'slurm_plan', 'run_sweep', 'wait_for_busy', 'code_versions_warning', 'sweep_status',
+           'is_out_of_memory', 'largest_fitting', 'microbatch_fits', 'find_microbatch']
 
 # %% ../nbs/11_sweep.ipynb #8aed23f5
 def find_train_notebook(start=None) -> Path:
@@ -88,14 +91,17 @@ class Sweep:
     extra: dict = field(default_factory=dict)   # other RunSpec fields for every run (max_steps, nproc, ...)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            raise ValueError(f"sweep name must be a plain folder name, got {self.name!r}")
+        if not isinstance(self.name, str) or self.name in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+            raise ValueError(f"sweep name must be one folder name (not '.', '..', nor with '/'), got {self.name!r}")
         if isinstance(self.interventions, str): self.interventions = [self.interventions]
         if not self.interventions: raise ValueError("interventions is empty; give at least one (e.g. 'baseline')")
         for name in ("init_seeds", "train_seeds", "data_seeds"): setattr(self, name, _seed_list(getattr(self, name), name))
         allowed = sorted(f.name for f in fields(RunSpec) if f.name not in GRID_FIELDS)
         bad = sorted(k for k in self.extra if k not in allowed)
         if bad: raise ValueError(f"extra parameters {bad} are not allowed; valid: {allowed}")
+        d = self.extra.get("dataset_dir")   # the runs' kernels start elsewhere: a folder here is given absolute
+        if isinstance(d, str) and d and not Path(d).is_absolute() and Path(d).exists():
+            self.extra = {**self.extra, "dataset_dir": str(Path(d).resolve())}
         for spec in self.runs(): spec.validate()
 
     def folder(self) -> Path: return Path(self.root).resolve() / self.name
@@ -106,6 +112,46 @@ class Sweep:
         specs = [RunSpec(preset=self.preset, intervention=i, init_seed=s, train_seed=t, data_seed=d, **self.extra)
                  for i, s, t, d in cells]
         return [replace(r, run_name=r.name(), run_dir=str(self.folder() / r.name())) for r in specs]
+
+# %% ../nbs/11_sweep.ipynb #09a239bd
+class RunMismatch(RunFolderTaken, ValueError):
+    "Runs in a sweep's folder were made with other parameters (or code) than the ones the sweep asks for."
+
+def _plain(value): return json.loads(json.dumps(value, default=str))   # tuples as lists, as a record has them
+
+def _sources(entries) -> dict: return {s.get("name"): s.get("sha256") for s in entries or []}
+
+def requested_identity(spec: RunSpec, code_version=None) -> dict:
+    "What a run of `spec` is: its identity fields, its user interventions' sources, the code version."
+    sources = intervention_sources(parse_interventions(spec.intervention))
+    return _plain({**spec.identity(), "intervention_sources": _sources(sources), "git_commit": code_version})
+
+def recorded_identity(rec: dict) -> dict:
+    "What a record says its run was, in the terms of `requested_identity`."
+    spec = RunRecord.from_dict(rec).spec
+    return _plain({**spec.identity(), "intervention_sources": _sources(rec.get("intervention_sources")),
+                   "git_commit": rec.get("git_commit")})
+
+def identity_differences(spec: RunSpec, rec: dict, code_version=None) -> dict:
+    "{field: (recorded, requested)} where the run in `rec` is not the one `spec` asks for."
+    mine, theirs = requested_identity(spec, code_version), recorded_identity(rec)
+    if rec.get("status") != "complete": mine.pop("git_commit")   # a partial run resumes under checkpoint checks
+    return {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+
+def check_reusable(sweep: Sweep) -> None:
+    "Refuse (RunMismatch) when a complete or trained run in the sweep's folder is not the run asked for."
+    version, bad = git_commit(), []
+    for spec in sweep.runs():
+        rec, status = record_and_status(spec.run_dir)
+        if not rec or (status != "complete" and not (Path(spec.run_dir) / "metrics.jsonl").exists()): continue
+        differ = identity_differences(spec, rec, version)
+        if differ: bad.append(f"{spec.run_name} ({status}): " + ", ".join(
+            f"{k}={there!r} there, {asked!r} asked" for k, (there, asked) in differ.items()))
+    if bad:
+        raise RunMismatch(f"sweep {sweep.name}: {len(bad)} run(s) in {sweep.folder()} were made with other "
+                          f"parameters or code than this sweep asks for, so they cannot be reused:\n  "
+                          + "\n  ".join(bad) + "\nuse another sweep name or --runs-dir, ask for the recorded "
+                          "parameters, or move those run folders aside")
 
 # %% ../nbs/11_sweep.ipynb #d100881d
 LAUNCHERS = ("papermill", "torchrun")
@@ -122,6 +168,7 @@ def torchrun_command(spec: RunSpec) -> str:
 def plan_commands(sweep: Sweep, launcher: str = "papermill") -> list[str]:
     "Shell commands that would run the sweep's missing runs."
     if launcher not in LAUNCHERS: raise ValueError(f"launcher={launcher!r}; valid choices: {LAUNCHERS}")
+    check_reusable(sweep)
     todo = [r for r in sweep.runs() if not is_complete(r.run_dir)]
     return [papermill_command(r) if launcher == "papermill" else torchrun_command(r) for r in todo]
 
@@ -137,13 +184,14 @@ class Resources:
     time_min: int = 24 * 60
     partition: str | None = None
     parallelism: int = 1
+    mem_gb: int | None = 16                       # memory per node (sbatch --mem); None: the partition's default
     sbatch: dict = field(default_factory=dict)   # other sbatch options, e.g. {"account": "my-project"}
 
     def __post_init__(self):
         for name in ("nodes", "parallelism", "time_min"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name}={v!r}: must be a positive integer")
-        for name in ("gpus_per_node", "cpus_per_task"):
+        for name in ("gpus_per_node", "cpus_per_task", "mem_gb"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise ValueError(f"{name}={v!r}: must be a non-negative integer")
@@ -170,7 +218,7 @@ class RunJob:
         return submitit.helpers.DelayedSubmission(RunJob(self.spec, self.notebook))
 
 # %% ../nbs/11_sweep.ipynb #52159432
-def make_executor(kind: str, folder, resources: Resources, nproc: int = 1):
+def make_executor(kind: str, folder, resources: Resources, nproc: int = 1, name: str = "gptnb"):
     "A submitit executor that gives every job `resources` (logs and job files in `folder`)."
     import submitit
     if kind not in EXECUTORS: raise ValueError(f"executor={kind!r}; valid choices: {EXECUTORS}")
@@ -179,35 +227,47 @@ def make_executor(kind: str, folder, resources: Resources, nproc: int = 1):
             raise ValueError("executor='slurm' needs a Slurm cluster, and there is no srun on PATH here; "
                              "--dry-run shows what would be submitted, --executor local runs on this machine")
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
-        ex.update_parameters(**slurm_parameters(resources, nproc))
+        ex.update_parameters(**slurm_parameters(resources, nproc, name))
         return ex
     ex = submitit.AutoExecutor(folder=folder, cluster=kind)
     ex.update_parameters(timeout_min=resources.time_min, nodes=resources.nodes, tasks_per_node=nproc)
     return ex
 
-def slurm_parameters(resources: Resources, nproc: int = 1) -> dict:
-    "The sbatch settings of one run: a task per rank, its GPUs, CPUs, time limit, partition and extra options."
+def slurm_parameters(resources: Resources, nproc: int = 1, name: str = "gptnb") -> dict:
+    "The sbatch settings of one run: a task per rank, its GPUs, CPUs, memory, time limit, partition and extra options."
     p = {"time": resources.time_min, "nodes": resources.nodes, "ntasks_per_node": nproc,
-         "array_parallelism": resources.parallelism, "signal_delay_s": 120, "job_name": "gptnb",
+         "array_parallelism": resources.parallelism, "signal_delay_s": 120, "job_name": name,
          "additional_parameters": dict(resources.sbatch)}
+    if resources.mem_gb: p["mem"] = f"{resources.mem_gb}G"
     if resources.gpus_per_node: p["gpus_per_node"] = resources.gpus_per_node
     if resources.cpus_per_task: p["cpus_per_task"] = resources.cpus_per_task
     if resources.partition: p["partition"] = resources.partition
     return p
 
 # %% ../nbs/11_sweep.ipynb #e4cda6ed
+def resource_warning(sweep: Sweep, resources: Resources) -> str | None:
+    "A warning when several processes per node would get no GPU: `nproc` CPU tasks for the whole time limit."
+    nproc = sweep.extra.get("nproc", 1)
+    if nproc > 1 and not resources.gpus_per_node:
+        return (f"warning: nproc={nproc} without gpus_per_node (--gpus-per-node) asks for {nproc} CPU tasks per "
+                f"node for {resources.time_min} minutes and no GPU; add --gpus-per-node {nproc} to train on GPUs")
+
 def slurm_plan(sweep: Sweep, resources: Resources) -> str:
     "Each missing run with its resources, then the sbatch script of the array that would run them."
     from submitit.slurm.slurm import _make_sbatch_string
-    nproc = sweep.extra.get("nproc", 1)
+    check_reusable(sweep)
+    nproc, jobs = sweep.extra.get("nproc", 1), sweep.folder() / ".jobs"
     todo = [r for r in sweep.runs() if record_status(r.run_dir) not in ("complete", "running")]
     lines = [f"{r.run_name}: nodes={resources.nodes} nproc={nproc} gpus/node={resources.gpus_per_node} "
-             f"cpus/task={resources.cpus_per_task} time={resources.time_min}min partition={resources.partition}"
-             for r in todo]
+             f"cpus/task={resources.cpus_per_task} mem={resources.mem_gb}G time={resources.time_min}min "
+             f"partition={resources.partition}" for r in todo]
     if not todo: return "nothing to submit: every run is complete or running"
-    script = _make_sbatch_string(command="python -u -m submitit.core._submit JOBS_FOLDER", folder="JOBS_FOLDER",
-                                 map_count=len(todo), **slurm_parameters(resources, nproc))
-    return "\n".join(lines) + f"\n\n# the job array ({len(todo)} runs):\n" + script
+    warning = resource_warning(sweep, resources)
+    script = _make_sbatch_string(command=f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {shlex.quote(str(jobs))}",
+                                 folder=str(jobs), map_count=len(todo),
+                                 **slurm_parameters(resources, nproc, f"gptnb-{sweep.name}"))
+    return ("\n".join(lines + ([warning] if warning else [])) + f"\n\n# the job array ({len(todo)} runs):\n"
+            + script)
 
 # %% ../nbs/11_sweep.ipynb #7f7a338e
 def _thread_setting(workers: int) -> tuple[str, str]:
@@ -262,10 +322,12 @@ def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "lo
     "Run (local, debug) or submit (slurm) every run of `sweep` that is not complete or running elsewhere."
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r}: must be a positive integer")
+    check_reusable(sweep)   # before any work: a run made with other parameters is never taken for this one
     resources = resources or Resources(parallelism=workers)
     notebook = str(Path(notebook).resolve() if notebook else find_train_notebook())
     _read_sweep_log(sweep.folder() / "sweep.json")   # a broken log stops the sweep now, not after every run
-    ex = make_executor(executor, sweep.folder() / ".jobs", resources, sweep.extra.get("nproc", 1))
+    ex = make_executor(executor, sweep.folder() / ".jobs", resources, sweep.extra.get("nproc", 1), f"gptnb-{sweep.name}")
+    if executor == "slurm" and resource_warning(sweep, resources): print(resource_warning(sweep, resources), file=sys.stderr)
     runs = sweep.runs()
     status = {r.run_name: record_status(r.run_dir) for r in runs}
     todo = [r for r in runs if status[r.run_name] not in ("complete", "running")]
@@ -283,9 +345,39 @@ def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "lo
     skipped = [{"run_name": r.run_name, "outcome": "skipped" if status[r.run_name] == "complete" else "busy",
                 "error": None, "test_loss": None} for r in runs if r not in todo]
     order = {r.run_name: i for i, r in enumerate(runs)}
-    grid["results"] = sorted(results + skipped, key=lambda r: order[r["run_name"]])
+    results = wait_for_busy(sweep, results + skipped) if executor != "slurm" else results + skipped
+    grid["results"] = sorted(results, key=lambda r: order[r["run_name"]])
     _log_grid(sweep, grid)
+    if code_versions_warning(sweep): print(code_versions_warning(sweep), file=sys.stderr)
     return grid["results"]
+
+def _held_elsewhere(run_dir) -> bool: return lock_holder(run_dir) is not None
+
+def wait_for_busy(sweep: Sweep, results: list, poll_s: float = 5.0) -> list[dict]:
+    "Wait for the runs another process was running (its lock), then take their outcome from their records."
+    dirs = {r.run_name: r.run_dir for r in sweep.runs()}
+    busy = [r for r in results if r["outcome"] == "busy"]
+    if busy: print(f"sweep {sweep.name}: waiting for {len(busy)} run(s) another process is running: "
+                   f"{', '.join(r['run_name'] for r in busy)}", file=sys.stderr)
+    for r in busy:
+        while _held_elsewhere(dirs[r["run_name"]]): time.sleep(poll_s)
+        rec, status = record_and_status(dirs[r["run_name"]])
+        r.update(outcome=status or "missing", test_loss=rec.get("test_loss"),
+                 error=None if status == "complete" else rec.get("error") or r["error"])
+    return results
+
+def _gptnb_version(rec: dict): return (rec.get("versions") or {}).get("gptnb")
+
+def code_versions_warning(sweep: Sweep) -> str | None:
+    "A warning when the sweep's complete runs come from more than one code version (`git_commit`, gptnb's version)."
+    versions = {}
+    for spec in sweep.runs():
+        rec, status = record_and_status(spec.run_dir)
+        key = f"{rec.get('git_commit')} (gptnb {_gptnb_version(rec)})"
+        if status == "complete": versions.setdefault(key, []).append(spec.run_name)
+    if len(versions) > 1:
+        return (f"warning: the complete runs of sweep {sweep.name} come from {len(versions)} code versions, so "
+                f"comparisons between them mix code: " + "; ".join(f"{v}: {', '.join(n)}" for v, n in versions.items()))
 
 def _execute(ex, executor: str, jobs: list, resources: Resources, name: str) -> list[dict]:
     if executor == "slurm":   # one array; the cluster runs it, `gptnb sweep status` follows it
@@ -308,7 +400,8 @@ def sweep_status(root, name: str) -> list[dict]:
         state = state or "missing"
         error = (rec.get("error") or "").strip().splitlines()
         rows.append({"run_name": n, "state": state, "job_id": rec.get("job_id") or jobs.get(n),
-                     "test_loss": rec.get("test_loss"), "error": error[0] if error else None})
+                     "test_loss": rec.get("test_loss"), "error": error[0] if error else None,
+                     "code_version": rec.get("git_commit"), "gptnb_version": _gptnb_version(rec)})
     return rows
 
 # %% ../nbs/11_sweep.ipynb #f134a904

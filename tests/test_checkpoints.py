@@ -275,3 +275,37 @@ def test_state_that_cannot_be_loaded_weights_only_is_refused_at_save(tmp_path):
     with pytest.raises(TypeError, match="weights_only"):
         save_checkpoint(tmp_path, 2, tiny_model().state_dict(), {"step": 2, "bad": object()})
     assert sorted(p.name for p in checkpoint_root(tmp_path).iterdir()) == ["latest", "step_000001"]
+
+
+# a kill at any moment of the first checkpoint's write (issue 19)
+
+def _first_write_killed_at(run_dir, moment):
+    "The on-disk state a SIGKILL leaves at `moment` of writing a run's first checkpoint (step 1, is_best)."
+    root = checkpoint_root(run_dir); root.mkdir(parents=True)
+    tmp = root / f".step_000001.tmp-{2 ** 22 + 7}"   # a dead process's temp folder
+    if moment == "folder half written":
+        tmp.mkdir(); ck._write_folder(tmp, 1, tiny_model(1).state_dict(), run_state(1))
+        (tmp / "manifest.json").unlink()
+        return
+    save(run_dir, 1, is_best=True)
+    if moment == "installed, no pointer": (root / "latest").unlink(); (root / "best").unlink()
+    if moment == "latest, no best": (root / "best").unlink()
+
+
+@pytest.mark.parametrize("moment", ["folder half written", "installed, no pointer", "latest, no best", "done"])
+def test_every_moment_of_the_first_checkpoint_write_resumes(tmp_path, moment):
+    _first_write_killed_at(tmp_path, moment)
+    ckpt = load_checkpoint(tmp_path)
+    if moment == "folder half written": assert ckpt is None; return   # nothing was installed: from scratch
+    assert ckpt.step == 1
+    assert_equal(ckpt.model_state, tiny_model(1).state_dict(), "model")
+    assert_equal(ckpt.state, run_state(1))
+    save(tmp_path, 2)   # and training goes on from there
+    assert load_checkpoint(tmp_path).step == 2
+
+
+def test_a_lone_unpointed_checkpoint_that_does_not_verify_starts_over(tmp_path):
+    _first_write_killed_at(tmp_path, "installed, no pointer")
+    flip_byte(checkpoint_root(tmp_path) / "step_000001" / "state.pt")
+    with pytest.warns(UserWarning, match="step_000001"):
+        assert load_checkpoint(tmp_path) is None

@@ -336,3 +336,15 @@ def test_a_hub_dataset_without_the_split_files_is_named(tmp_path, monkeypatch):
 def test_resolve_dataset_dir_bad_splits(splits):
     with pytest.raises(ValueError) as err: datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens", splits)
     assert "valid splits: ('train', 'validation')" in str(err.value)
+
+
+@pytest.mark.parametrize("offsets", [None, [0], "0,8", [0, "8"]])
+def test_a_token_header_without_valid_data_offsets_is_named(tmp_path, offsets):
+    import struct
+    info = {"dtype": "I32", "shape": [2]}
+    if offsets is not None: info["data_offsets"] = offsets
+    header = json.dumps({"tokens": info}).encode()
+    path = tmp_path / "validation.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    with pytest.raises(ValueError, match="data_offsets") as err: load_tokens(path)
+    assert str(path) in str(err.value)

@@ -127,3 +127,24 @@ def test_missing_tensorboard_says_how_to_install(tmp_path):
             "except ImportError as e: print(e)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert 'pip install "gptnb[tensorboard]"' in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("bad", ["../../victim", "..", ".", "a/b", "/abs/victim", 7])
+def test_a_run_name_from_a_record_is_one_path_component_and_nothing_outside_is_deleted(runs, tmp_path, bad):
+    victim = tmp_path / "victim"; victim.mkdir(); (victim / "precious").write_text("keep")
+    folder = runs / "tiny-baseline-i1"
+    rec = json.loads((folder / "record.json").read_text()); rec["run_name"] = bad
+    (folder / "record.json").write_text(json.dumps(rec))
+    out = tmp_path / "out" / "tb"
+    with pytest.raises(ValueError, match="run_name"): write_tensorboard(runs, out_dir=out)
+    assert (victim / "precious").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "runs", "victim"] or not (tmp_path / "out").exists()
+
+
+def test_an_export_never_deletes_through_a_link_out_of_its_folder(runs, tmp_path):
+    from gptnb.export import clear_export_folder
+    victim = tmp_path / "victim"; victim.mkdir(); (victim / "precious").write_text("keep")
+    out = tmp_path / "tb"; out.mkdir(); (out / "tiny-baseline-i1").symlink_to(victim)
+    with pytest.raises(ValueError, match="outside"): write_tensorboard(runs, out_dir=out)
+    with pytest.raises(ValueError, match="outside"): clear_export_folder(out / ".." / "victim", out)
+    assert (victim / "precious").read_text() == "keep"

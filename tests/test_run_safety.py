@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gptnb.config import RunSpec, resolve_precision
 from gptnb.records import read_record, read_records
@@ -101,9 +102,9 @@ def test_two_sweeps_on_one_folder_run_each_run_once(tmp_path):
     cmd = ["gptnb", "sweep", "twice", "--runs-dir", str(tmp_path), "--interventions", "baseline,qkv-bias",
            "--init-seeds", "1,2", "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)]
     procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
-    outs = [p.communicate()[0] for p in procs]
-    # a run that was busy in the other sweep is left to it; run the sweep once more to pick up anything left
-    subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    outs = [p.communicate() for p in procs]
+    # a run busy in the other sweep is waited for: each sweep succeeds, every run being complete at its end
+    assert [p.returncode for p in procs] == [0, 0], outs
     log = json.loads((tmp_path / "twice" / "sweep.json").read_text())
     executed = [r["run_name"] for g in log["grids"] for r in g["results"] if r["outcome"] == "complete"]
     assert sorted(executed) == sorted(set(executed)) and len(executed) == 4, outs   # each run executed exactly once
@@ -198,3 +199,93 @@ def test_the_record_names_the_resolved_precision_and_the_hardware(data, tmp_path
     rec = run_training(small(data, tmp_path / "p", max_steps=2, precision="auto"))
     assert rec["precision"] in ("fp32", "bf16") and rec["train_config"]["precision"] == rec["precision"]
     assert rec["hardware"]["cpu"] and rec["hardware"]["cpu_capability"] and rec["torch_threads"] >= 1
+
+
+KILL_AT = """
+import os, signal, sys, json
+from pathlib import Path
+import gptnb.checkpoints as ck
+from gptnb.config import RunSpec
+from gptnb.train import run_training
+moment = sys.argv[2]
+def kill(): os.kill(os.getpid(), signal.SIGKILL)
+if moment == "before install":
+    ck._install = lambda tmp, final: kill()
+elif moment == "never":
+    pass
+elif moment == "after the pointers":
+    ck._prune = lambda *a: kill()
+else:
+    write = ck.write_text_atomic
+    def pointer(path, text, *a, **k):
+        if Path(path).name == moment: kill()
+        return write(path, text, *a, **k)
+    ck.write_text_atomic = pointer
+run_training(RunSpec.from_dict(json.loads(sys.argv[1])))
+"""
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    "An uninterrupted run with a checkpoint every 2 of its 4 steps (one thread, in a process of its own)."
+    spec = small(data, tmp_path_factory.mktemp("ref") / "run", max_steps=4, checkpoint_every=2, eval_every=2)
+    subprocess.run([sys.executable, "-c", KILL_AT, json.dumps(spec.to_dict()), "never"], env=ENV, check=True,
+                   capture_output=True)
+    return read_record(spec.run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["before install", "latest", "best", "after the pointers"])
+def test_a_kill_during_the_first_checkpoint_write_resumes_bit_exactly(data, tmp_path, reference, moment):
+    spec = small(data, tmp_path / "run", max_steps=4, checkpoint_every=2, eval_every=2)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT, json.dumps(spec.to_dict()), moment], env=ENV,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert read_record(tmp_path / "run")["status"] in ("running", "interrupted")   # not complete: killed
+    subprocess.run([sys.executable, "-c", KILL_AT, json.dumps(spec.to_dict()), "never"], env=ENV, check=True,
+                   capture_output=True)   # the identical rerun
+    rec = read_record(spec.run_dir)
+    assert rec["status"] == "complete"
+    assert rec["final_weights_sha256"] == reference["final_weights_sha256"]
+    assert rec["test_loss"] == reference["test_loss"]
+
+
+# gptnb evaluate on damaged weights (issue 19)
+
+@pytest.fixture(scope="module")
+def one_step_run(data, tmp_path_factory):
+    spec = small(data, tmp_path_factory.mktemp("eval") / "run", max_steps=1)
+    assert run_training(spec)["status"] == "complete"
+    return Path(spec.run_dir)
+
+
+EVAL = dict(batches=1, batch_size=1, context_length=32, start_token=1)   # a window the tiny data holds
+
+
+def evaluate(*args):
+    return subprocess.run([sys.executable, "-m", "gptnb.cli", "evaluate", *map(str, args)], env=ENV,
+                          capture_output=True, text=True)
+
+
+def test_evaluate_checks_a_runs_final_weights_against_its_record(one_step_run, data, tmp_path):
+    from gptnb.evaluate import evaluate_checkpoint
+    assert evaluate_checkpoint(one_step_run, data, device="cpu", batches=1, context_length=32, start_token=1).loss > 0   # intact: scored
+    run = tmp_path / "run"
+    import shutil; shutil.copytree(one_step_run, run)
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    with safe_open(str(run / "model.safetensors"), "pt") as f: meta = f.metadata()
+    state = load_file(run / "model.safetensors")
+    name = sorted(state)[0]; state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, run / "model.safetensors", metadata=meta)
+    with pytest.raises(ValueError, match="sha256"): evaluate_checkpoint(run, data, device="cpu", batches=1, context_length=32, start_token=1)
+    res = evaluate(run, "--dataset-dir", data, "--device", "cpu", "--batches", "1", "--context-length", "32", "--start-token", "0")
+    assert res.returncode == 2 and "final_weights_sha256" in res.stderr and "nan" not in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("content", [b"garbage" * 10, b"\x80\x04\x95" + bytes(40)])   # junk, a pickle's start
+def test_evaluate_names_a_weights_file_that_is_not_safetensors(data, tmp_path, content):
+    bad = tmp_path / "model.safetensors"; bad.write_bytes(content)
+    res = evaluate(bad, "--dataset-dir", data, "--device", "cpu")
+    assert res.returncode == 2 and str(bad) in res.stderr and "safetensors" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr

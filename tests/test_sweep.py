@@ -174,3 +174,111 @@ def test_a_run_of_two_ranks_is_two_tasks_of_one_job(tmp_path):
     assert results[0]["outcome"] == "complete", results
     rec = read_records(tmp_path / "ddp")[0]
     assert rec["world_size"] == 2 and rec["nproc"] == 2 and rec["grad_accum"] == 1
+
+
+# --- issue 19: a complete run is reused only when it is the run asked for -------------------------------------
+
+def fake_complete(spec, **changes):
+    "A complete record for `spec` (optionally recorded with other values) without training."
+    from gptnb.records import RunRecord
+    from dataclasses import replace
+    rec = RunRecord(replace(spec, **{k: v for k, v in changes.items() if hasattr(spec, k)}), status="complete",
+                    test_loss=3.0)
+    d = {**rec.to_dict(), **{k: v for k, v in changes.items() if not hasattr(spec, k)}}
+    Path(spec.run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(spec.run_dir) / "record.json").write_text(json.dumps(d))
+
+
+def test_a_sweep_refuses_complete_runs_trained_with_other_parameters(tmp_path):
+    from gptnb.sweep import RunMismatch, plan_commands, slurm_plan
+    old = Sweep("mine", ["baseline"], [1, 2, 3], root=str(tmp_path), extra={"max_steps": 2})
+    for spec in old.runs(): fake_complete(spec)
+    for extra in ({"max_steps": 20}, {"max_steps": 2, "train_overrides": {"schedule": "warmup-cosine"}}):
+        new = Sweep("mine", ["baseline"], [1, 2, 3], root=str(tmp_path), extra=extra)
+        for plan in (lambda: run_sweep(new, notebook=NOTEBOOK), lambda: plan_commands(new),
+                     lambda: slurm_plan(new, Resources())):
+            with pytest.raises(RunMismatch, match=r"tiny-baseline-i1.*(max_steps|train_overrides)"): plan()
+        assert not (tmp_path / "mine" / "sweep.json").exists() and not (tmp_path / "mine" / ".jobs").exists()
+    assert plan_commands(old) == []   # the same runs: reused
+
+
+def test_a_sweep_refuses_a_complete_run_of_another_code_version(tmp_path):
+    from gptnb.sweep import RunMismatch, plan_commands
+    sweep = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(sweep.runs()[0], git_commit="0" * 40 + "-other")
+    with pytest.raises(RunMismatch, match="git_commit"): plan_commands(sweep)
+
+
+def test_the_cli_sweep_and_dry_run_refuse_a_mismatch_before_any_work(tmp_path):
+    old = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(old.runs()[0])
+    for extra in ([], ["--dry-run"]):
+        r = gptnb("sweep", "mine", "--interventions", "baseline", "--init-seeds", "1", "-p", "max_steps", "200",
+                  "--runs-dir", tmp_path, *extra)
+        assert r.returncode != 0 and "max_steps" in r.stderr and "tiny-baseline-i1" in r.stderr, r.stderr
+    assert not (tmp_path / "mine" / "sweep.json").exists()
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "", "../x"])
+def test_a_sweep_name_is_one_path_component(tmp_path, name):
+    with pytest.raises(ValueError, match="sweep name"): Sweep(name, ["baseline"], [1], root=str(tmp_path))
+
+
+def test_a_relative_dataset_dir_that_exists_here_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "tok").mkdir(parents=True)
+    sweep = Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "data/tok"})
+    assert sweep.extra["dataset_dir"] == str(tmp_path / "data" / "tok")
+    assert all(r.dataset_dir == str(tmp_path / "data" / "tok") for r in sweep.runs())
+    hub = Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "roneneldan/TinyStories"})
+    assert hub.extra["dataset_dir"] == "roneneldan/TinyStories"   # not here: a Hugging Face id stays one
+
+
+def test_status_shows_code_versions_and_the_sweep_warns_when_they_differ(tmp_path):
+    from gptnb.sweep import code_versions_warning
+    sweep = Sweep("s", ["baseline", "qkv-bias"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    a, b = sweep.runs()
+    fake_complete(a, git_commit=None); fake_complete(b, git_commit="abc-dirty")
+    (tmp_path / "s" / "sweep.json").write_text(json.dumps({"grids": [{"runs": [a.run_name, b.run_name]}]}))
+    rows = sweep_status(tmp_path, "s")
+    assert [r["code_version"] for r in rows] == [None, "abc-dirty"]
+    warning = code_versions_warning(sweep)
+    assert "abc-dirty" in warning and "None" in warning and a.run_name in warning
+    fake_complete(a, git_commit="abc-dirty")
+    assert code_versions_warning(sweep) is None
+
+
+def test_the_slurm_dry_run_is_what_would_be_submitted(tmp_path):
+    import sys
+    from gptnb.sweep import slurm_plan
+    sweep = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    plan = slurm_plan(sweep, Resources())
+    assert "JOBS_FOLDER" not in plan and str(tmp_path / "mine" / ".jobs") in plan
+    assert sys.executable in plan and "--job-name=gptnb-mine" in plan and "--mem=" in plan
+    many = Sweep("big", ["baseline"], [1], preset="gpt2-small", root=str(tmp_path), extra={"nproc": 8})
+    assert "warning" in slurm_plan(many, Resources()) and "gpus" in slurm_plan(many, Resources())
+    assert "warning" not in slurm_plan(many, Resources(gpus_per_node=8))
+
+
+def test_a_sweep_succeeds_when_a_run_busy_elsewhere_ends_complete(tmp_path, monkeypatch):
+    import gptnb.sweep as sw
+    sweep = Sweep("s", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    spec = sweep.runs()[0]
+    results = [{"run_name": spec.run_name, "outcome": "busy", "error": "busy elsewhere", "test_loss": None}]
+    calls = []
+    def other_process_finishes(folder):
+        calls.append(folder); fake_complete(spec); return False
+    monkeypatch.setattr(sw, "_held_elsewhere", other_process_finishes)
+    out = sw.wait_for_busy(sweep, results, poll_s=0.01)
+    assert out[0]["outcome"] == "complete" and out[0]["test_loss"] == 3.0 and calls
+
+
+def test_the_warning_and_status_tell_gptnb_versions_apart(tmp_path):
+    from gptnb.sweep import code_versions_warning
+    sweep = Sweep("s", ["baseline", "qkv-bias"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    a, b = sweep.runs()
+    fake_complete(a, git_commit=None, versions={"gptnb": "0.0.1"})
+    fake_complete(b, git_commit=None, versions={"gptnb": "0.0.2"})
+    (tmp_path / "s" / "sweep.json").write_text(json.dumps({"grids": [{"runs": [a.run_name, b.run_name]}]}))
+    assert [r["gptnb_version"] for r in sweep_status(tmp_path, "s")] == ["0.0.1", "0.0.2"]
+    assert "gptnb 0.0.1" in code_versions_warning(sweep) and "gptnb 0.0.2" in code_versions_warning(sweep)
