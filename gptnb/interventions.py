@@ -230,11 +230,17 @@ def _import_file(path: str):
 
 def _import_module(name: str):
     try: module = importlib.import_module(name)
-    except Exception as e:
-        raise InterventionError(f"intervention module {name!r} failed to import at {_user_frame(e, None)}: "
-                                f"{type(e).__name__}: {e}") from e
+    except ModuleNotFoundError as e:
+        if e.name and not name.startswith(e.name): raise _import_error(name, e) from e   # a missing import inside it
+        raise InterventionError(f"intervention module {name!r} not found: expected an importable module "
+                                f"(on sys.path, e.g. pip install -e .) or a file, path/to/ideas.py:name") from None
+    except Exception as e: raise _import_error(name, e) from e
     file = getattr(module, "__file__", None)
     return module, (sha256_text(file) if file else None)
+
+def _import_error(name: str, e: Exception) -> InterventionError:
+    return InterventionError(f"intervention module {name!r} failed to import at {_user_frame(e, None)}: "
+                             f"{type(e).__name__}: {e}")
 
 # %% ../nbs/05a_interventions.ipynb #423b7341
 def is_intervention(obj) -> bool:

@@ -354,7 +354,7 @@ def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "lo
 def _held_elsewhere(run_dir) -> bool: return lock_holder(run_dir) is not None
 
 def wait_for_busy(sweep: Sweep, results: list, poll_s: float = 5.0) -> list[dict]:
-    "Wait for the runs another process was running (its lock), then take their outcome from their records."
+    "Wait for the runs another process was running (its lock), then their outcome: `skipped` (complete there) or their state."
     dirs = {r.run_name: r.run_dir for r in sweep.runs()}
     busy = [r for r in results if r["outcome"] == "busy"]
     if busy: print(f"sweep {sweep.name}: waiting for {len(busy)} run(s) another process is running: "
@@ -362,7 +362,7 @@ def wait_for_busy(sweep: Sweep, results: list, poll_s: float = 5.0) -> list[dict
     for r in busy:
         while _held_elsewhere(dirs[r["run_name"]]): time.sleep(poll_s)
         rec, status = record_and_status(dirs[r["run_name"]])
-        r.update(outcome=status or "missing", test_loss=rec.get("test_loss"),
+        r.update(outcome="skipped" if status == "complete" else status or "missing", test_loss=rec.get("test_loss"),
                  error=None if status == "complete" else rec.get("error") or r["error"])
     return results
 

@@ -25,13 +25,46 @@ def test_until_decided_stops_each_intervention_at_its_decision(tmp_path, monkeyp
                      ",".join(map(str, range(1, 21))), "--until-decided", "--max-seeds", "15", "--workers", "2",
                      "--runs-dir", str(tmp_path)])
     assert code == cli.EXIT_COMPLETE
-    log = json.loads((tmp_path / "seq" / "sequential.json").read_text())
-    final = log["rounds"][-1]["decisions"]
-    assert final["qkv-bias"]["decision"] == "hurts" and final["remove-dropout"]["decision"] == "helps"
-    assert len(log["rounds"]) < 15                      # decided before the pairs ran out
+    log = _strict_json(tmp_path / "seq" / "sequential.json")
+    arms = log["arms"]
+    assert arms["qkv-bias"]["decision"] == "hurts" and arms["remove-dropout"]["decision"] == "helps"
+    pairs = max(len(a["history"]) for a in arms.values())
+    assert pairs < 15                                   # decided before the pairs ran out
     runs = sorted(p.name for p in (tmp_path / "seq").iterdir() if (p / "record.json").exists())
-    assert len(runs) == 3 * len(log["rounds"])          # nothing ran after the last decision
-    assert "hurts" in capsys.readouterr().out
+    assert len(runs) == 3 * pairs                       # nothing ran after the last decision
+    out = capsys.readouterr().out
+    assert "hurts" in out and "alpha 0.05 cannot decide before pair 5" in out
+
+
+def _strict_json(path):
+    "Parse as strict JSON: Infinity, -Infinity and NaN are not JSON and fail here."
+    def refuse(c): raise ValueError(f"{path} holds {c}, which is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_sequential_json_keeps_earlier_arms_and_is_strict_json(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "run_sweep", _fake_run_sweep)
+    common = ["--init-seeds", ",".join(map(str, range(1, 21))), "--until-decided", "--max-seeds", "15",
+              "--workers", "2", "--runs-dir", str(tmp_path)]
+    assert cli.main(["sweep", "seq", "--interventions", "baseline,qkv-bias"] + common) == cli.EXIT_COMPLETE
+    assert cli.main(["sweep", "seq", "--interventions", "baseline,remove-dropout"] + common) == cli.EXIT_COMPLETE
+    arms = _strict_json(tmp_path / "seq" / "sequential.json")["arms"]
+    assert arms["qkv-bias"]["decision"] == "hurts"      # the first invocation's arm survives the second
+    assert arms["remove-dropout"]["decision"] == "helps"
+    first = arms["qkv-bias"]["history"][0]
+    assert first["pair"] == 1 and first["seeds"] == [1, None, None] and first["cs"] == [None, None]
+
+
+def test_undecided_at_the_end_estimates_pairs_and_prints_the_command_to_go_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "run_sweep", _fake_run_sweep)
+    code = cli.main(["sweep", "seq", "--interventions", "baseline,qkv-bias", "--init-seeds", "1,2,3,4,5,6",
+                     "--until-decided", "--max-seeds", "3", "--workers", "2", "--runs-dir", str(tmp_path)])
+    assert code == cli.EXIT_COMPLETE
+    out = capsys.readouterr().out
+    assert "--max-seeds 3 stops before it, so every arm will end undecided" in out
+    assert "qkv-bias: undecided after 3 pairs; about 5 pairs in all would likely decide it" in out
+    hint = next(l for l in out.splitlines() if l.startswith("to go on: "))
+    assert "--interventions baseline,qkv-bias --init-seeds 1,2,3,4,5,6 " in hint and "--max-seeds 5" in hint
 
 
 def test_until_decided_refuses_bad_input_before_any_run(tmp_path, monkeypatch):

@@ -270,7 +270,7 @@ def test_a_sweep_succeeds_when_a_run_busy_elsewhere_ends_complete(tmp_path, monk
         calls.append(folder); fake_complete(spec); return False
     monkeypatch.setattr(sw, "_held_elsewhere", other_process_finishes)
     out = sw.wait_for_busy(sweep, results, poll_s=0.01)
-    assert out[0]["outcome"] == "complete" and out[0]["test_loss"] == 3.0 and calls
+    assert out[0]["outcome"] == "skipped" and out[0]["test_loss"] == 3.0 and calls   # complete, run elsewhere
 
 
 def test_the_warning_and_status_tell_gptnb_versions_apart(tmp_path):

@@ -1,13 +1,13 @@
-"""Copy the experiment notebook into the package, so `gptnb run` works from an installed wheel without a checkout.
+"""Copy the experiment and report notebooks into the package, so `gptnb run` and `gptnb report` need no checkout.
 
-nbs/train.ipynb is the source; gptnb/notebooks/train.ipynb is a byte-identical copy shipped as package data
+nbs/train.ipynb and nbs/report.ipynb are the sources; gptnb/notebooks/ holds byte-identical copies shipped as package data
 (pyproject.toml). tools/test.sh runs this and fails when the committed copy differs."""
 import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["train.ipynb"]   # notebooks of nbs/ that the installed package needs
+SHIPPED = ["train.ipynb", "report.ipynb"]   # notebooks of nbs/ that the installed package needs
 
 
 def main() -> int:
