@@ -26,8 +26,8 @@ from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN
 # %% auto #0
 __all__ = ['SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'run_parameters', 'cli_parser', 'seed_pairs', 'seed_cell',
            'paired_differences', 'decision_entry', 'write_sequential', 'first_decision_pair', 'run_until_decided',
-           'pairs_to_decide', 'statistics_sd', 'continue_hint', 'read_loss_rows', 'losses_by_arm', 'target_table',
-           'main']
+           'run_spec_here', 'pairs_to_decide', 'statistics_sd', 'continue_hint', 'read_loss_rows', 'losses_by_arm',
+           'target_table', 'main']
 
 # %% ../nbs/17_cli.ipynb #210566fa
 def run_parameters(pairs) -> dict:
@@ -71,6 +71,7 @@ def _sweep_parser(sub) -> None:
     s.add_argument("--cpus-per-task", type=int, default=None); s.add_argument("--time", type=int, default=24 * 60,
                                                                              help="minutes per run")
     s.add_argument("--partition", default=None)
+    s.add_argument("--mem-gb", type=int, default=16, help="memory per node for sbatch --mem (0: the partition's default)")
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any other sbatch option")
     s.add_argument("--dry-run", action="store_true", help="print what would run (commands, or Slurm resources)")
     s.add_argument("--launcher", default="papermill", choices=LAUNCHERS, help="for --dry-run without --executor slurm")
@@ -200,9 +201,19 @@ def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alph
     return results
 
 # %% ../nbs/17_cli.ipynb #1538b6d7
+def run_spec_here(parameters: dict, name: str, runs_dir) -> RunSpec:
+    """The run `gptnb run NAME` asks for, with every path resolved where the user stands: the kernel starts in the
+    notebook's folder, where a relative run folder or dataset folder would mean something else."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"run name must be one folder name (not '.', '..', nor with '/'), got {name!r}")
+    spec = RunSpec(**{**parameters, "run_name": name}).validate()
+    if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(runs_dir).resolve() / name))
+    d = spec.dataset_dir
+    if d and not Path(d).is_absolute() and Path(d).exists(): spec = replace(spec, dataset_dir=str(Path(d).resolve()))
+    return spec
+
 def _run_main(a) -> int:
-    spec = RunSpec(**{**run_parameters(a.parameter), "run_name": a.name}).validate()
-    if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(a.runs_dir).resolve() / a.name))
+    spec = run_spec_here(run_parameters(a.parameter), a.name, a.runs_dir)
     try: rec = run_notebook(spec, a.notebook, log_output=a.log_output)
     except (RunFolderBusy, RunFolderTaken) as e:
         print(f"gptnb run: {e}", file=sys.stderr); return EXIT_FOLDER_TAKEN
@@ -217,10 +228,17 @@ def _sweep_main(a) -> int:
     sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
                   _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir, extra=run_parameters(a.parameter))
     res = Resources(nodes=a.nodes, gpus_per_node=a.gpus_per_node, cpus_per_task=a.cpus_per_task, time_min=a.time,
-                    partition=a.partition, parallelism=a.workers, sbatch=_options(a.sbatch))
-    if a.dry_run:
-        print(slurm_plan(sweep, res) if a.executor == "slurm" else "\n".join(plan_commands(sweep, a.launcher)))
-        return EXIT_COMPLETE
+                    partition=a.partition, parallelism=a.workers, mem_gb=a.mem_gb or None, sbatch=_options(a.sbatch))
+    try: return _sweep_or_plan(a, sweep, res)
+    except RunFolderTaken as e:   # complete runs made with other parameters: refused like `gptnb run` refuses them
+        print(f"gptnb sweep: {e}", file=sys.stderr); return EXIT_FOLDER_TAKEN
+
+def _plan_text(a, sweep: Sweep, res: Resources) -> str:
+    if a.executor == "slurm": return slurm_plan(sweep, res)
+    return "\n".join(plan_commands(sweep, a.launcher)) or f"nothing to run: every run of sweep {sweep.name} is complete or running"
+
+def _sweep_or_plan(a, sweep: Sweep, res: Resources) -> int:
+    if a.dry_run: print(_plan_text(a, sweep, res)); return EXIT_COMPLETE
     if a.until_decided: return _until_decided_main(a, sweep, res)
     results = run_sweep(sweep, workers=a.workers, notebook=a.notebook, executor=a.executor, resources=res)
     for r in results:

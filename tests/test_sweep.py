@@ -215,8 +215,23 @@ def test_the_cli_sweep_and_dry_run_refuse_a_mismatch_before_any_work(tmp_path):
     for extra in ([], ["--dry-run"]):
         r = gptnb("sweep", "mine", "--interventions", "baseline", "--init-seeds", "1", "-p", "max_steps", "200",
                   "--runs-dir", tmp_path, *extra)
-        assert r.returncode != 0 and "max_steps" in r.stderr and "tiny-baseline-i1" in r.stderr, r.stderr
+        # exit 3, as `gptnb run` refuses a changed run folder: a script can tell it from bad flags (2) and failures (1)
+        assert r.returncode == 3 and "max_steps" in r.stderr and "tiny-baseline-i1" in r.stderr, r.stderr
     assert not (tmp_path / "mine" / "sweep.json").exists()
+
+
+def test_a_dry_run_with_nothing_to_run_says_so(tmp_path):
+    done = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(done.runs()[0])
+    r = gptnb("sweep", "mine", "--interventions", "baseline", "--init-seeds", "1", "-p", "max_steps", "2",
+              "--runs-dir", tmp_path, "--dry-run")
+    assert r.returncode == 0 and "nothing to run" in r.stdout and "mine" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_the_slurm_plan_takes_its_memory_from_the_command_line(tmp_path):
+    r = gptnb("sweep", "big", "--interventions", "baseline", "--executor", "slurm", "--mem-gb", "64", "--dry-run",
+              "--runs-dir", tmp_path)
+    assert r.returncode == 0 and "--mem=64G" in r.stdout, (r.stdout, r.stderr)
 
 
 @pytest.mark.parametrize("name", [".", "..", "a/b", "", "../x"])
@@ -282,3 +297,19 @@ def test_the_warning_and_status_tell_gptnb_versions_apart(tmp_path):
     (tmp_path / "s" / "sweep.json").write_text(json.dumps({"grids": [{"runs": [a.run_name, b.run_name]}]}))
     assert [r["gptnb_version"] for r in sweep_status(tmp_path, "s")] == ["0.0.1", "0.0.2"]
     assert "gptnb 0.0.1" in code_versions_warning(sweep) and "gptnb 0.0.2" in code_versions_warning(sweep)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b"])
+def test_gptnb_run_refuses_a_name_that_leaves_the_runs_folder(tmp_path, name):
+    r = gptnb("run", name, "--runs-dir", tmp_path / "runs", "-p", "max_steps", "1")
+    assert r.returncode == 2 and "one folder name" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "record.json").exists()
+
+
+def test_gptnb_run_resolves_a_relative_dataset_dir_where_the_user_stands(tmp_path, monkeypatch):
+    from gptnb.cli import run_spec_here
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
+    assert run_spec_here({"dataset_dir": "mydata"}, "x", "runs").dataset_dir == str(tmp_path / "mydata")
+    assert run_spec_here({"dataset_dir": "owner/name"}, "x", "runs").dataset_dir == "owner/name"   # a Hub id stays one
+    assert run_spec_here({}, "x", "runs").run_dir == str(tmp_path / "runs" / "x")
