@@ -19,9 +19,10 @@ from .records import read_metric_rows, read_records
 from .stats import prediction_band, record_loss, seed_key
 
 # %% auto #0
-__all__ = ['HEADER', 'COLUMNS', 'REMOTE_SCRIPT', 'planned_runs', 'sweep_runs', 'arm_losses', 'pairing_notes', 'run_cost',
-           'arm_costs', 'sequential_log', 'decision_costs', 'report_table', 'format_table', 'table_json', 'plot_band',
-           'plot_differences', 'plot_curves', 'offline_html', 'report_notebook', 'render_report']
+__all__ = ['HEADER', 'COLUMNS', 'REMOTE_SCRIPT', 'planned_runs', 'sweep_runs', 'arm_name', 'record_arm', 'arm_losses',
+           'pairing_notes', 'run_cost', 'arm_costs', 'sequential_log', 'decision_costs', 'report_table', 'format_table',
+           'table_json', 'plot_band', 'plot_differences', 'plot_curves', 'offline_html', 'report_notebook',
+           'render_report']
 
 # %% ../nbs/16a_report.ipynb #442458a5
 def planned_runs(folder) -> list:
@@ -42,11 +43,21 @@ def sweep_runs(folder) -> dict:
             "missing": [n for n in planned_runs(folder) if n not in seen]}
 
 # %% ../nbs/16a_report.ipynb #cb175444
+def arm_name(intervention) -> str:
+    "`path/to/ideas.py:rmsnorm+qkv-bias` → `rmsnorm+qkv-bias`; `wd=train.weight_decay:0.05` → `wd`; built-ins as they are."
+    def short(part: str) -> str:
+        if "=" in part: return part.split("=", 1)[0]
+        return part.rsplit(":", 1)[1] if ":" in part else part
+    return "+".join(short(p.strip()) for p in str(intervention).split("+"))
+
+def record_arm(r: Mapping) -> str: return arm_name(r.get("intervention"))
+
+# %% ../nbs/16a_report.ipynb #61f28c2a
 def arm_losses(records) -> dict:
     "`{arm: {(init, train, data) seeds: test loss}}` of complete records; the same seeds twice in an arm is an error."
     out = {}
     for r in records:
-        arm, key = r.get("intervention"), seed_key(r)
+        arm, key = record_arm(r), seed_key(r)
         if key in out.setdefault(arm, {}):
             raise ValueError(f"arm {arm!r} has two complete runs with seeds (init, train, data)={key} "
                              f"(e.g. {r.get('run_name')!r}): the same seeds give the same run, not new evidence")
@@ -75,7 +86,7 @@ def arm_costs(records) -> pd.DataFrame:
     rows = {}
     for r in records:
         wall, flops = run_cost(r)
-        row = rows.setdefault(r.get("intervention"), {"runs": 0, "wall_min": 0.0, "flops": 0.0})
+        row = rows.setdefault(record_arm(r), {"runs": 0, "wall_min": 0.0, "flops": 0.0})
         row["runs"] += 1; row["wall_min"] += wall / 60; row["flops"] += flops
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
 
@@ -94,7 +105,7 @@ def sequential_log(folder) -> dict:
 
 def decision_costs(folder, records, baseline: str = "baseline") -> dict:
     "`{arm: {'decision', 'pairs', 'wall_min', 'flops'}}`: the last logged decision and the cost of reaching it."
-    by_key = {(r.get("intervention"), seed_key(r)): r for r in records}
+    by_key = {(record_arm(r), seed_key(r)): r for r in records}
     out = {}
     for arm, hist in sequential_log(folder).items():
         last = hist[-1]; first = next((h for h in hist if h["decision"] != "undecided"), last)
@@ -187,7 +198,7 @@ def plot_curves(records, folder=None, key: str = "loss", ax=None):
     by_arm = {}
     for r in records:
         f = (Path(folder) / r.get("run_name", "") if folder else Path(r.get("run_dir", ""))) / "metrics.jsonl"
-        if f.is_file(): by_arm.setdefault(r.get("intervention"), []).append(read_metric_rows(f))
+        if f.is_file(): by_arm.setdefault(record_arm(r), []).append(read_metric_rows(f))
     for arm, curves in sorted(by_arm.items()):
         n = min(len(c) for c in curves)
         ys = np.array([[row.get(key, np.nan) for row in c[:n]] for c in curves], dtype=float)
