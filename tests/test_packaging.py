@@ -1,6 +1,7 @@
 """gptnb installs without a checkout: the package ships the experiment notebook, and needs none of the authoring tools."""
 import ast
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -99,3 +100,25 @@ def test_the_wheel_runs_the_notebook_outside_a_checkout(tmp_path):
     executed = (cwd / "runs" / "demo" / "train.ipynb").read_text()
     assert f"{PACKAGE}{os.sep}" not in executed, "the notebook's kernel ran the checkout's gptnb, not the wheel's"
     assert not (cwd / "nbs").exists()
+
+    # 4. the user's own idea, in a file of theirs, through a sweep until decided and its report, from the wheel alone
+    (cwd / "ideas.py").write_text((ROOT / "examples" / "ideas.py").read_text())
+    gptnb = lambda *a: subprocess.run([str(venv / "bin" / "gptnb"), *a], cwd=cwd, env=env, capture_output=True,
+                                      text=True, timeout=1800)
+    s = gptnb("sweep", "mine", "--interventions", "baseline,ideas.py:rmsnorm", "--until-decided", "--max-seeds", "6",
+              "--init-seeds", "1,2,3,4,5,6", "--workers", "2", "-p", "max_steps", "2")
+    assert s.returncode == 0, s.stdout[-3000:] + s.stderr[-3000:]
+    assert "alpha 0.05 cannot decide before pair 5" in s.stdout
+    sweep = cwd / "runs" / "mine"
+    records = [json.loads(f.read_text()) for f in sweep.glob("*/record.json")]
+    assert len(records) >= 10 and all(r["status"] == "complete" for r in records)
+    user = [r for r in records if r["intervention"] != "baseline"]
+    assert user and all(src["file"] == str(cwd / "ideas.py") and len(src["sha256"]) == 64
+                        for r in user for src in r["intervention_sources"])
+    log = json.loads((sweep / "sequential.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert all(a["history"] for a in log["arms"].values())
+    r = gptnb("report", "runs/mine")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (sweep / "report.ipynb").is_file() and (sweep / "report.html").is_file()
+    assert "NEGATIVE = the arm's loss is lower = helps" in r.stdout and "rmsnorm" in r.stdout
+    assert re.search(r"(helps|hurts|undecided|equivalent) after \d+ pairs", r.stdout), r.stdout

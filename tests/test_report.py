@@ -162,22 +162,5 @@ def test_render_report_writes_notebook_and_offline_html(tmp_path):
     assert "NEGATIVE = the arm" in text and "remove-dropout" in text and str(ROOT) not in text
 
 
-@pytest.mark.slow
-def test_sweep_until_decided_then_report_end_to_end(tmp_path):
-    "From an empty folder: a 2-step tiny sweep of examples/ideas.py:rmsnorm until decided, then its report."
-    idea = os.environ.get("GPTNB_E2E_IDEA", f"{ROOT / 'examples' / 'ideas.py'}:rmsnorm")
-    gptnb = [sys.executable, "-c", "import sys; from gptnb.cli import main; sys.exit(main())"]
-    run = lambda *a: subprocess.run([*gptnb, *a], cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    s = run("sweep", "mine", "--interventions", f"baseline,{idea}", "--until-decided", "--max-seeds", "6",
-            "--init-seeds", "1,2,3,4,5,6", "--workers", "2", "-p", "max_steps", "2")
-    assert s.returncode == 0, s.stdout[-3000:] + s.stderr[-3000:]
-    assert "alpha 0.05 cannot decide before pair 5" in s.stdout
-    sweep = tmp_path / "runs" / "mine"
-    assert len(list(sweep.glob("*/record.json"))) >= 10
-    log = json.loads((sweep / "sequential.json").read_text(), parse_constant=lambda c: pytest.fail(c))
-    assert all(a["history"] for a in log["arms"].values())
-    r = run("report", "runs/mine")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert (sweep / "report.ipynb").is_file() and (sweep / "report.html").is_file()
-    assert "NEGATIVE = the arm's loss is lower = helps" in r.stdout
-    assert re.search(r"(helps|hurts|undecided|equivalent) after \d+ pairs", r.stdout), r.stdout
+# The end-to-end flow (a user's file, a sweep until decided, its report) runs from the wheel alone in
+# tests/test_packaging.py, where the issue asks for it.

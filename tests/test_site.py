@@ -52,7 +52,7 @@ def test_the_index_links_to_every_page_and_lists_them_in_series_order(site):
     contents.feed(index[index.index('id="Contents"'):].split("<h2", 1)[0])   # the Contents section alone
     numbered = [n for n in NOTEBOOKS if n[0].isdigit()]
     assert [t for t in contents.targets if not t.startswith("#")] == \
-        [f"{n}.html" for n in numbered] + ["train.html", "report.html", "noise_study.html"]
+        [f"{n}.html" for n in numbered] + ["train.html", "report.html", "your_idea.html", "noise_study.html"]
 
 
 def test_every_page_has_the_shared_header(site):

@@ -19,7 +19,7 @@ from nbconvert import HTMLExporter, filters
 
 ROOT = Path(__file__).resolve().parents[1]
 # the experiment notebooks follow the numbered series, in the order the README's table lists them
-EXPERIMENTS = ["train", "report", "noise_study"]   # the parameterised notebooks, after the series
+EXPERIMENTS = ["train", "report", "your_idea", "noise_study"]   # the parameterised notebooks, after the series
 SITE_NAME = "gptnb"
 
 # the shared header: small, sticky, and styled here rather than in a stylesheet file so that every page stands alone
