@@ -204,7 +204,8 @@ def plot_curves(records, folder=None, key: str = "loss", ax=None):
         ys = np.array([[row.get(key, np.nan) for row in c[:n]] for c in curves], dtype=float)
         x = [row["step"] for row in curves[0][:n]]
         ax.plot(x, ys.mean(0), lw=1, label=arm); ax.fill_between(x, ys.min(0), ys.max(0), alpha=0.2)
-    ax.set_xlabel("step"); ax.set_ylabel(key); ax.legend(fontsize=7)
+    # log scale: one arm far above the rest (weight tying starts near 80 nats) would flatten every other curve
+    ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel(f"{key} (log scale)"); ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/16a_report.ipynb #24bd26c8
@@ -213,7 +214,8 @@ REMOTE_SCRIPT = re.compile(r'<script[^>]*\ssrc="(?:https?:)?//[^"]*"[^>]*>\s*</s
 def offline_html(nb) -> str:
     "An executed notebook as one HTML file: images embedded, no remote scripts (RequireJS, MathJax CDN) left in."
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True).from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_raw=True)  # raw: front matter
+    body, _ = exporter.from_notebook_node(nb)
     return REMOTE_SCRIPT.sub("", body)
 
 def report_notebook() -> Path:

@@ -157,7 +157,8 @@ def test_render_report_writes_notebook_and_offline_html(tmp_path):
     nb, html = render_report(sweep, margin=0.02)
     assert nb == sweep / "report.ipynb" and html == sweep / "report.html"
     text = html.read_text()
-    assert "data:image/png;base64" in text                           # plots embedded
+    # all three plots embedded (band, differences, learning curves); the notebook's front matter is no page text
+    assert text.count("data:image/png;base64") >= 3 and "skip_exec" not in text
     assert not re.search(r'<script[^>]*src="(https?:)?//', text)     # nothing loaded from the network
     assert "NEGATIVE = the arm" in text and "remove-dropout" in text and str(ROOT) not in text
 
