@@ -415,6 +415,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                               'gptnb.report.arm_name': ('report.html#arm_name', 'gptnb/report.py'),
                               'gptnb.report.decision_costs': ('report.html#decision_costs', 'gptnb/report.py'),
                               'gptnb.report.format_table': ('report.html#format_table', 'gptnb/report.py'),
+                              'gptnb.report.nbconvert_templates_found': ('report.html#nbconvert_templates_found', 'gptnb/report.py'),
                               'gptnb.report.offline_html': ('report.html#offline_html', 'gptnb/report.py'),
                               'gptnb.report.pairing_notes': ('report.html#pairing_notes', 'gptnb/report.py'),
                               'gptnb.report.planned_runs': ('report.html#planned_runs', 'gptnb/report.py'),

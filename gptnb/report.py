@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,8 @@ from .stats import prediction_band, record_loss, seed_key
 # %% auto #0
 __all__ = ['HEADER', 'COLUMNS', 'REMOTE_SCRIPT', 'planned_runs', 'sweep_runs', 'arm_name', 'record_arm', 'arm_losses',
            'pairing_notes', 'run_cost', 'arm_costs', 'sequential_log', 'decision_costs', 'report_table', 'format_table',
-           'table_json', 'plot_band', 'plot_differences', 'plot_curves', 'offline_html', 'report_notebook',
-           'render_report']
+           'table_json', 'plot_band', 'plot_differences', 'plot_curves', 'nbconvert_templates_found', 'offline_html',
+           'report_notebook', 'render_report']
 
 # %% ../nbs/16a_report.ipynb #442458a5
 def planned_runs(folder) -> list:
@@ -211,11 +213,27 @@ def plot_curves(records, folder=None, key: str = "loss", ax=None):
 # %% ../nbs/16a_report.ipynb #24bd26c8
 REMOTE_SCRIPT = re.compile(r'<script[^>]*\ssrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>\s*')
 
+@contextmanager
+def nbconvert_templates_found():
+    """nbconvert's templates are data files in the environment it was installed into, found through Jupyter's data
+    path; when gptnb runs from another environment (a wheel in a bare venv that sees its dependencies elsewhere), that
+    folder is not on the path. Add it for the export, then put the path back."""
+    import nbconvert
+    share = next((p / "share" / "jupyter" for p in Path(nbconvert.__file__).resolve().parents
+                  if (p / "share" / "jupyter" / "nbconvert" / "templates").is_dir()), None)
+    before = os.environ.get("JUPYTER_PATH")
+    if share is not None: os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [before, str(share)]))
+    try: yield
+    finally:
+        if before is None: os.environ.pop("JUPYTER_PATH", None)
+        else: os.environ["JUPYTER_PATH"] = before
+
 def offline_html(nb) -> str:
     "An executed notebook as one HTML file: images embedded, no remote scripts (RequireJS, MathJax CDN) left in."
     from nbconvert import HTMLExporter
-    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_raw=True)  # raw: front matter
-    body, _ = exporter.from_notebook_node(nb)
+    with nbconvert_templates_found():   # the template is looked up when the exporter is made, and again when it runs
+        exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input=True, exclude_raw=True)  # raw: front matter
+        body, _ = exporter.from_notebook_node(nb)
     return REMOTE_SCRIPT.sub("", body)
 
 def report_notebook() -> Path:

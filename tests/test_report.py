@@ -165,3 +165,19 @@ def test_render_report_writes_notebook_and_offline_html(tmp_path):
 
 # The end-to-end flow (a user's file, a sweep until decided, its report) runs from the wheel alone in
 # tests/test_packaging.py, where the issue asks for it.
+
+@pytest.mark.slow
+def test_offline_html_finds_nbconvert_templates_outside_its_own_environment(tmp_path):
+    "A wheel installed into a bare venv, its dependencies in another environment: the HTML template is still found."
+    import sysconfig
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "zz_outer.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{ROOT}\n")
+    code = ("import nbformat; from gptnb.report import offline_html; nb = nbformat.v4.new_notebook(); "
+            "nb.cells.append(nbformat.v4.new_markdown_cell('# hi')); print(len(offline_html(nb)))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")}
+    r = subprocess.run([py, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and int(r.stdout.strip()) > 1000, r.stderr[-2000:]
