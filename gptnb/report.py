@@ -109,8 +109,8 @@ def decision_costs(folder, records, baseline: str = "baseline") -> dict:
     "`{arm: {'decision', 'pairs', 'wall_min', 'flops'}}`: the last logged decision and the cost of reaching it."
     by_key = {(record_arm(r), seed_key(r)): r for r in records}
     out = {}
-    for arm, hist in sequential_log(folder).items():
-        last = hist[-1]; first = next((h for h in hist if h["decision"] != "undecided"), last)
+    for typed, hist in sequential_log(folder).items():   # the log keys arms as typed: `ideas.py:rmsnorm`
+        arm, last = arm_name(typed), hist[-1]; first = next((h for h in hist if h["decision"] != "undecided"), last)
         seeds = [tuple(h["seeds"]) for h in hist[:hist.index(first) + 1] if h.get("seeds") is not None]
         cost = [run_cost(by_key[(a, s)]) for s in seeds for a in (baseline, arm) if (a, s) in by_key]
         out[arm] = {"decision": last["decision"], "pairs": first["n"], "wall_min": sum(c[0] for c in cost) / 60,

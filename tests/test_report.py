@@ -181,3 +181,15 @@ def test_offline_html_finds_nbconvert_templates_outside_its_own_environment(tmp_
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")}
     r = subprocess.run([py, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0 and int(r.stdout.strip()) > 1000, r.stderr[-2000:]
+
+
+def test_a_decision_logged_under_a_file_reference_reaches_its_arm(tmp_path):
+    "sequential.json keys arms by the text the user typed (ideas.py:NAME); the table names them NAME: both must meet."
+    sweep = _copy_study(tmp_path / "s", arms=("baseline", "qkv-bias", "weight-tying"))
+    from gptnb.report import sequential_log   # the committed log is in the older `rounds` form: rewrite it as `arms`
+    log = {"arms": {f"../my/ideas.py:{arm}": {"decision": hist[-1]["decision"], "history": hist}
+                    for arm, hist in sequential_log(sweep).items()}}
+    (sweep / "sequential.json").write_text(json.dumps(log))
+    table, _ = report_table(sweep, margin=0.02)
+    decided = dict(zip(table.arm, table.decided_after))
+    assert decided["weight-tying"].startswith("hurts after 5 pairs") and decided["qkv-bias"] == "undecided after 5 pairs"
