@@ -63,7 +63,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                            'gptnb.cli.run_until_decided': ('cli.html#run_until_decided', 'gptnb/cli.py'),
                            'gptnb.cli.seed_cell': ('cli.html#seed_cell', 'gptnb/cli.py'),
                            'gptnb.cli.seed_pairs': ('cli.html#seed_pairs', 'gptnb/cli.py'),
-                           'gptnb.cli.statistics_sd': ('cli.html#statistics_sd', 'gptnb/cli.py'),
                            'gptnb.cli.target_table': ('cli.html#target_table', 'gptnb/cli.py'),
                            'gptnb.cli.write_sequential': ('cli.html#write_sequential', 'gptnb/cli.py')},
             'gptnb.config': { 'gptnb.config.Preset': ('config.html#preset', 'gptnb/config.py'),

@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import sys
 import warnings
 from dataclasses import fields, replace
@@ -26,8 +27,8 @@ from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN
 # %% auto #0
 __all__ = ['SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'run_parameters', 'cli_parser', 'seed_pairs', 'seed_cell',
            'paired_differences', 'decision_entry', 'write_sequential', 'first_decision_pair', 'run_until_decided',
-           'run_spec_here', 'pairs_to_decide', 'statistics_sd', 'continue_hint', 'read_loss_rows', 'losses_by_arm',
-           'target_table', 'main']
+           'run_spec_here', 'pairs_to_decide', 'continue_hint', 'read_loss_rows', 'losses_by_arm', 'target_table',
+           'main']
 
 # %% ../nbs/17_cli.ipynb #210566fa
 def run_parameters(pairs) -> dict:
@@ -260,12 +261,9 @@ def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
 def pairs_to_decide(diffs, alpha: float) -> int | None:
     "Seed pairs about enough (80% power at the observed mean and SD) for the sequential test to decide; None if unknown."
     d = [float(x) for x in diffs]
-    if len(d) < 2 or statistics_sd(d) == 0 or sum(d) == 0: return None
-    fixed = seeds_needed(abs(sum(d) / len(d)), statistics_sd(d), alpha, 0.8, "paired", max_n=100_000)
+    if len(d) < 2 or sum(d) == 0 or (sd := statistics.stdev(d)) == 0: return None
+    fixed = seeds_needed(abs(statistics.mean(d)), sd, alpha, 0.8, "paired", max_n=100_000)
     return max(fixed, first_decision_pair(alpha), len(d) + 1)
-
-def statistics_sd(d: list) -> float:
-    m = sum(d) / len(d); return math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1))
 
 def continue_hint(sweep: Sweep, results: dict, a) -> str:
     "For arms still undecided: the pairs likely needed, and the command that goes on from where this one stopped."

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .interventions import intervention_name
 from .power import compare_arms, format_p
 from .records import read_metric_rows, read_records
 from .stats import prediction_band, record_loss, seed_key
@@ -47,10 +48,7 @@ def sweep_runs(folder) -> dict:
 # %% ../nbs/16a_report.ipynb #cb175444
 def arm_name(intervention) -> str:
     "`path/to/ideas.py:rmsnorm+qkv-bias` → `rmsnorm+qkv-bias`; `wd=train.weight_decay:0.05` → `wd`; built-ins as they are."
-    def short(part: str) -> str:
-        if "=" in part: return part.split("=", 1)[0]
-        return part.rsplit(":", 1)[1] if ":" in part else part
-    return "+".join(short(p.strip()) for p in str(intervention).split("+"))
+    return "+".join(intervention_name(p) for p in str(intervention).split("+"))
 
 def record_arm(r: Mapping) -> str: return arm_name(r.get("intervention"))
 
