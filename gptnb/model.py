@@ -18,14 +18,23 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 # %% auto #0
-__all__ = ['GPT2_SMALL', 'COMPAT_MODES', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'GPTConfig', 'check_compat',
-           'LayerNorm', 'GELU', 'FeedForward', 'masked_softmax_attention', 'MultiHeadAttention', 'TransformerBlock',
-           'GPTModel', 'init_weights', 'generate', 'load_state', 'save_model', 'read_safetensors', 'load_model',
+__all__ = ['GPT2_SMALL', 'COMPAT_MODES', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'check_model_shape', 'GPTConfig',
+           'check_compat', 'LayerNorm', 'GELU', 'FeedForward', 'MultiHeadAttention', 'fused_attention',
+           'masked_softmax_attention', 'post_attention', 'TransformerBlock', 'check_token_ids', 'GPTModel',
+           'check_init_choices', 'init_weights', 'check_sampling', 'sample_next', 'generate', 'canonical_state',
+           'state_mismatches', 'load_state', 'save_model', 'read_safetensors', 'load_model', 'hf_block_to_gptnb',
            'hf_gpt2_to_gptnb', 'import_hf_gpt2']
 
 # %% ../nbs/05_model.ipynb #5c76a553
 _KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple": (tuple, list)}
 
+def _is_kind(value, kinds: list[str]) -> bool:
+    "Does `value` have one of the annotated `kinds` (`['float', 'None']` for `float | None`)? A bool is no number."
+    if value is None and "None" in kinds: return True
+    return any(isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool))
+               for k in kinds if k in _KINDS)
+
+# %% ../nbs/05_model.ipynb #c1f50167
 class ConfigDict:
     "to_dict / from_dict for a config dataclass; unknown fields are an error that lists the valid ones."
     def to_dict(self) -> dict: return asdict(self)
@@ -34,9 +43,7 @@ class ConfigDict:
         "Each field holds its annotated kind (`float | None` also takes None); the error names field and value."
         for f in fields(self):
             value, kinds = getattr(self, f.name), f.type.split(" | ")
-            if value is None and "None" in kinds: continue
-            if not any(isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool))
-                       for k in kinds if k in _KINDS):
+            if not _is_kind(value, kinds):
                 raise ValueError(f"{type(self).__name__}.{f.name}={value!r}: must be {' or '.join(kinds)}")
 
     @classmethod
@@ -46,6 +53,20 @@ class ConfigDict:
         if unknown: raise ValueError(f"unknown {cls.__name__} fields {unknown}; valid fields: {sorted(known)}")
         return cls(**d)
 
+# %% ../nbs/05_model.ipynb #ab1b2a00
+def check_model_shape(cfg) -> None:
+    "Positive integer sizes, heads that divide the width, a dropout rate in [0, 1); each error names the value."
+    for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+    if cfg.emb_dim % cfg.n_heads:
+        raise ValueError(f"GPTConfig: n_heads={cfg.n_heads} does not divide emb_dim={cfg.emb_dim}; "
+                         f"valid n_heads are the divisors of {cfg.emb_dim}")
+    if not 0.0 <= cfg.drop_rate < 1.0:
+        raise ValueError(f"GPTConfig.drop_rate must be in [0, 1), got {cfg.drop_rate!r}")
+
+# %% ../nbs/05_model.ipynb #605355ce
 @dataclass
 class GPTConfig(ConfigDict):
     vocab_size: int = 50257
@@ -61,25 +82,18 @@ class GPTConfig(ConfigDict):
 
     def validate(self):
         self.check_types()
-        for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if self.emb_dim % self.n_heads:
-            raise ValueError(f"GPTConfig: n_heads={self.n_heads} does not divide emb_dim={self.emb_dim}; "
-                             f"valid n_heads are the divisors of {self.emb_dim}")
-        if not 0.0 <= self.drop_rate < 1.0:
-            raise ValueError(f"GPTConfig.drop_rate must be in [0, 1), got {self.drop_rate!r}")
+        check_model_shape(self)
 
 GPT2_SMALL = GPTConfig()  # the post's 163M model: GPT-2 small shape, untied, no QKV bias
 
-# %% ../nbs/05_model.ipynb #0901ab04
+# %% ../nbs/05_model.ipynb #81a9fdcb
 COMPAT_MODES = ("gptnb", "post")
 
 def check_compat(compat: str) -> str:
     if compat not in COMPAT_MODES: raise ValueError(f"compat={compat!r}; valid choices: {COMPAT_MODES}")
     return compat
 
+# %% ../nbs/05_model.ipynb #263a1847
 class LayerNorm(nn.Module):
     def __init__(self, emb_dim: int, eps: float = 1e-5, compat: str = "gptnb"):
         super().__init__()
@@ -92,7 +106,7 @@ class LayerNorm(nn.Module):
         mu, var = x.mean(dim=-1, keepdim=True), x.var(dim=-1, keepdim=True, unbiased=False)   # in the post's order
         return self.scale * ((x - mu) / torch.sqrt(var + self.eps)) + self.shift
 
-
+# %% ../nbs/05_model.ipynb #753af176
 class GELU(nn.Module):
     def __init__(self, compat: str = "gptnb"):
         super().__init__()
@@ -103,7 +117,7 @@ class GELU(nn.Module):
         k = torch.tensor(2.0 / math.pi).sqrt()              # a float32 constant, as the post computed it
         return 0.5 * x * (1 + torch.tanh(k * (x + 0.044715 * torch.pow(x, 3))))
 
-
+# %% ../nbs/05_model.ipynb #cbc26c02
 class FeedForward(nn.Module):
     def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
@@ -113,17 +127,9 @@ class FeedForward(nn.Module):
 
     def forward(self, x): return self.layers(x)
 
-# %% ../nbs/05_model.ipynb #d5fdec4f
-def masked_softmax_attention(q, k, v, dropout: nn.Module) -> torch.Tensor:
-    "Causal attention the long way: scores, -inf above the diagonal, softmax of scores/√head_dim, dropout, × V."
-    t = q.shape[-2]
-    scores = q @ k.transpose(2, 3)                                            # (b, h, t, t)
-    scores.masked_fill_(torch.ones(t, t, dtype=torch.bool, device=q.device).triu(diagonal=1), -torch.inf)
-    weights = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1)
-    return dropout(weights) @ v
-
-
+# %% ../nbs/05_model.ipynb #3ece5dc3
 class MultiHeadAttention(nn.Module):
+    "Causal multi-head self-attention with the seed code's separate query, key and value projections."
     def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
         d = cfg.emb_dim
@@ -135,24 +141,37 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d, d)
         if self.compat == "post": self.dropout = nn.Dropout(cfg.drop_rate)   # no parameters: the init is unchanged
 
-    def forward(self, x):
-        b, t, d = x.shape
-        if self.compat == "post": return self._post_forward(x)
-        def heads(proj): return proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (b, h, t, d/h)
-        out = F.scaled_dot_product_attention(heads(self.W_query), heads(self.W_key), heads(self.W_value),
-                                             dropout_p=self.drop_rate if self.training else 0.0, is_causal=True)
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+    def forward(self, x): return (post_attention if self.compat == "post" else fused_attention)(self, x)
 
-    def _post_forward(self, x):
-        "The post's sequence of operations: all three projections (key first), then the head views, then attention."
-        b, t, d = x.shape
-        projected = [proj(x) for proj in (self.W_key, self.W_query, self.W_value)]
-        split = [p.view(b, t, self.n_heads, self.head_dim) for p in projected]
-        k, q, v = [s.transpose(1, 2) for s in split]                              # (b, h, t, d/h)
-        out = masked_softmax_attention(q, k, v, self.dropout).transpose(1, 2)
-        return self.out_proj(out.contiguous().view(b, t, d))
+# %% ../nbs/05_model.ipynb #eae62329
+def fused_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
+    "gptnb's arithmetic: one fused causal kernel, with attention dropout inside it in training mode."
+    b, t, d = x.shape
+    def heads(proj): return proj(x).view(b, t, att.n_heads, att.head_dim).transpose(1, 2)  # (b, h, t, d/h)
+    out = F.scaled_dot_product_attention(heads(att.W_query), heads(att.W_key), heads(att.W_value),
+                                         dropout_p=att.drop_rate if att.training else 0.0, is_causal=True)
+    return att.out_proj(out.transpose(1, 2).reshape(b, t, d))
 
+# %% ../nbs/05_model.ipynb #1e00466d
+def masked_softmax_attention(q, k, v, dropout: nn.Module) -> torch.Tensor:
+    "Causal attention the long way: scores, -inf above the diagonal, softmax of scores/√head_dim, dropout, × V."
+    t = q.shape[-2]
+    scores = q @ k.transpose(2, 3)                                            # (b, h, t, t)
+    scores.masked_fill_(torch.ones(t, t, dtype=torch.bool, device=q.device).triu(diagonal=1), -torch.inf)
+    weights = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1)
+    return dropout(weights) @ v
 
+# %% ../nbs/05_model.ipynb #d5fdec4f
+def post_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
+    "The post's sequence of operations: all three projections (key first), then the head views, then attention."
+    b, t, d = x.shape
+    projected = [proj(x) for proj in (att.W_key, att.W_query, att.W_value)]
+    split = [p.view(b, t, att.n_heads, att.head_dim) for p in projected]
+    k, q, v = [s.transpose(1, 2) for s in split]                              # (b, h, t, d/h)
+    out = masked_softmax_attention(q, k, v, att.dropout).transpose(1, 2)
+    return att.out_proj(out.contiguous().view(b, t, d))
+
+# %% ../nbs/05_model.ipynb #61416906
 class TransformerBlock(nn.Module):
     "Pre-norm residual block: x + attention(norm(x)), then x + feed-forward(norm(x))."
     def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
@@ -167,7 +186,15 @@ class TransformerBlock(nn.Module):
         x = x + self.drop_shortcut(self.att(self.norm1(x)))
         return x + self.drop_shortcut(self.ff(self.norm2(x)))
 
-# %% ../nbs/05_model.ipynb #61416906
+# %% ../nbs/05_model.ipynb #5acf7462
+def check_token_ids(idx: torch.Tensor, context_length: int) -> None:
+    "Token ids must be a (batch, seq) tensor no longer than the context."
+    if idx.ndim != 2:
+        raise ValueError(f"expected token ids of shape (batch, seq), got shape {tuple(idx.shape)}")
+    if idx.shape[1] > context_length:
+        raise ValueError(f"sequence length {idx.shape[1]} exceeds context_length={context_length}")
+
+# %% ../nbs/05_model.ipynb #bf0bd9a7
 class GPTModel(nn.Module):
     def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
@@ -182,15 +209,10 @@ class GPTModel(nn.Module):
         if cfg.tie_weights: self.out_head.weight = self.tok_emb.weight
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        if idx.ndim != 2:
-            raise ValueError(f"expected token ids of shape (batch, seq), got shape {tuple(idx.shape)}")
-        b, t = idx.shape
-        if t > self.cfg.context_length:
-            raise ValueError(f"sequence length {t} exceeds context_length={self.cfg.context_length}")
-        pos = torch.arange(t, device=idx.device)
+        check_token_ids(idx, self.cfg.context_length)
+        pos = torch.arange(idx.shape[1], device=idx.device)
         x = self.drop_emb(self.tok_emb(idx) + self.pos_emb(pos))  # (b, t, d)
-        x = self.final_norm(self.trf_blocks(x))
-        return self.out_head(x)  # (b, t, vocab_size)
+        return self.out_head(self.final_norm(self.trf_blocks(x)))  # (b, t, vocab_size)
 
     def num_parameters(self) -> int:
         "Distinct parameters: a tied head is counted once."
@@ -205,35 +227,44 @@ def _param_seed(init_seed: int, name: str) -> int:
     digest = hashlib.sha256(f"{init_seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
+# %% ../nbs/05_model.ipynb #da76992a
 def _fan_in_bound(module: nn.Linear) -> float: return 1 / math.sqrt(module.in_features)
 
+def _pytorch_init(p: torch.Tensor, module: nn.Module, gen: torch.Generator | None):
+    "PyTorch's defaults: N(0, 1) for an embedding; nn.Linear's kaiming_uniform(a=√5), i.e. U(±1/√fan_in)."
+    if isinstance(module, nn.Embedding): p.normal_(0.0, 1.0, generator=gen)
+    else:
+        bound = _fan_in_bound(module)
+        p.uniform_(-bound, bound, generator=gen)
+
+def _gpt2_init(name: str, p: torch.Tensor, n_layers: int, gen: torch.Generator | None):
+    "GPT-2's: zero biases, N(0, 0.02) weights, the residual output projections' std scaled by 1/√(2·n_layers)."
+    if name.rsplit(".", 1)[-1] == "bias": return p.zero_()
+    residual = name.endswith(("att.out_proj.weight", "ff.layers.2.weight"))
+    p.normal_(0.0, 0.02 / math.sqrt(2 * n_layers) if residual else 0.02, generator=gen)
+
+# %% ../nbs/05_model.ipynb #fd0c4b88
 def _init_param(name: str, p: torch.Tensor, module: nn.Module, distribution: str, n_layers: int,
                 gen: torch.Generator | None):
     "Fill `p` (parameter `name` of `module`) in place from `gen` (None: the global generator)."
-    leaf = name.rsplit(".", 1)[-1]
-    if isinstance(module, LayerNorm):
-        p.fill_(1.0 if leaf == "scale" else 0.0)
-    elif distribution == "pytorch":
-        if isinstance(module, nn.Embedding): p.normal_(0.0, 1.0, generator=gen)
-        else:  # nn.Linear's default (kaiming_uniform with a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-            bound = _fan_in_bound(module)
-            p.uniform_(-bound, bound, generator=gen)
-    else:
-        if leaf == "bias": p.zero_()
-        else:
-            residual = name.endswith(("att.out_proj.weight", "ff.layers.2.weight"))
-            p.normal_(0.0, 0.02 / math.sqrt(2 * n_layers) if residual else 0.02, generator=gen)
+    if isinstance(module, LayerNorm): p.fill_(1.0 if name.rsplit(".", 1)[-1] == "scale" else 0.0)
+    elif distribution == "pytorch": _pytorch_init(p, module, gen)
+    else: _gpt2_init(name, p, n_layers, gen)
 
+def check_init_choices(scheme: str, distribution: str, init_seed: int | None) -> None:
+    if scheme not in INIT_SCHEMES: raise ValueError(f"unknown init scheme {scheme!r}; valid: {INIT_SCHEMES}")
+    if distribution not in INIT_DISTRIBUTIONS:
+        raise ValueError(f"unknown init distribution {distribution!r}; valid: {INIT_DISTRIBUTIONS}")
+    if scheme == "stable" and init_seed is None: raise ValueError("init_scheme='stable' needs an init_seed")
+
+# %% ../nbs/05_model.ipynb #2b15a21b
 @torch.no_grad()
 def init_weights(model: GPTModel, init_seed: int | None = None, scheme: str = "sequential",
                  distribution: str = "pytorch") -> GPTModel:
     """(Re)initialise `model` in place. `sequential` + `pytorch` is what the constructor already did, so it is a no-op;
     `stable` needs `init_seed`."""
-    if scheme not in INIT_SCHEMES: raise ValueError(f"unknown init scheme {scheme!r}; valid: {INIT_SCHEMES}")
-    if distribution not in INIT_DISTRIBUTIONS:
-        raise ValueError(f"unknown init distribution {distribution!r}; valid: {INIT_DISTRIBUTIONS}")
+    check_init_choices(scheme, distribution, init_seed)
     if scheme == "sequential" and distribution == "pytorch": return model
-    if scheme == "stable" and init_seed is None: raise ValueError("init_scheme='stable' needs an init_seed")
     modules = dict(model.named_modules())
     for name, p in model.named_parameters():  # a tied head is visited once, as tok_emb.weight
         gen = None
@@ -243,23 +274,32 @@ def init_weights(model: GPTModel, init_seed: int | None = None, scheme: str = "s
     return model
 
 # %% ../nbs/05_model.ipynb #ec1c8315
+def check_sampling(temperature: float, top_k: int | None) -> None:
+    if temperature < 0: raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+
+def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+    "One token id per row, (b, 1), from next-token logits (b, vocab): top-k filter, then greedy (0) or a draw."
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if temperature == 0: return logits.argmax(-1, keepdim=True)
+    return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)
+
+# %% ../nbs/05_model.ipynb #e55548da
 @torch.no_grad()
 def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, generator: torch.Generator | None = None,
              eos_id: int | None = None) -> torch.Tensor:
     "Append up to `max_new_tokens` sampled tokens to `idx` (batch, seq); stops early once every row emitted `eos_id`."
-    if temperature < 0: raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+    check_sampling(temperature, top_k)
     was_training = model.training
     model.eval()
     finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
     for _ in range(max_new_tokens):
         logits = model(idx[:, -model.cfg.context_length:])[:, -1, :].float()  # (b, vocab)
-        if top_k is not None:
-            kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if temperature == 0: nxt = logits.argmax(-1, keepdim=True)
-        else: nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)
+        nxt = sample_next(logits, temperature, top_k, generator)
         idx = torch.cat([idx, nxt], dim=1)
         if eos_id is not None:
             finished |= nxt.squeeze(1) == eos_id
@@ -267,30 +307,40 @@ def generate(model: GPTModel, idx: torch.Tensor, max_new_tokens: int, temperatur
     model.train(was_training)
     return idx
 
-# %% ../nbs/05_model.ipynb #e55548da
+# %% ../nbs/05_model.ipynb #8f71ccfb
 def _canonical_key(key: str) -> str:
     for prefix in ("module.", "_orig_mod."):
         while key.startswith(prefix): key = key[len(prefix):]
     return key.replace("._orig_mod.", ".")
 
-def load_state(model: GPTModel, state: dict) -> GPTModel:
-    "Copy `state` into `model`, after checking that every name and shape matches."
+def canonical_state(model: GPTModel, state: dict) -> dict:
+    "`state` under gptnb's names: wrapper prefixes stripped, mask buffers dropped, a tied head filled in."
     state = {_canonical_key(k): v for k, v in state.items() if not _canonical_key(k).endswith(".att.mask")}
-    expected = model.state_dict()
     if model.cfg.tie_weights and "out_head.weight" not in state and "tok_emb.weight" in state:
         state["out_head.weight"] = state["tok_emb.weight"]
+    return state
+
+# %% ../nbs/05_model.ipynb #727fc2b9
+def state_mismatches(model: GPTModel, state: dict) -> str:
+    "Every way `state` (canonical names) fails to fit `model`, one indented line per kind; empty when it fits."
+    expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
              for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
     if model.cfg.tie_weights and not missing and not torch.equal(state["out_head.weight"], state["tok_emb.weight"]):
         wrong.append("out_head.weight differs from tok_emb.weight but the model ties them")
-    if missing or unexpected or wrong:
-        raise ValueError("checkpoint does not match the model:" + "".join(
-            f"\n  {label}: {items}" for label, items in
-            (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)) if items))
+    return "".join(f"\n  {label}: {items}" for label, items in
+                   (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)) if items)
+
+def load_state(model: GPTModel, state: dict) -> GPTModel:
+    "Copy `state` into `model`, after checking that every name and shape matches."
+    state = canonical_state(model, state)
+    problems = state_mismatches(model, state)
+    if problems: raise ValueError("checkpoint does not match the model:" + problems)
     model.load_state_dict(state)
     return model
 
+# %% ../nbs/05_model.ipynb #24f59d98
 def save_model(model: GPTModel, path, metadata: dict | None = None) -> Path:
     "Write the model's weights (and its config) to a safetensors file, atomically."
     path = Path(path)
@@ -309,6 +359,7 @@ def read_safetensors(path) -> tuple[dict, dict]:
     with safe_open(str(path), framework="pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}, (f.metadata() or {})
 
+# %% ../nbs/05_model.ipynb #0c4c6445
 def load_model(path, cfg: GPTConfig | None = None, device="cpu") -> GPTModel:
     "Build a model from a safetensors file; `cfg` defaults to the config stored in the file."
     state, meta = read_safetensors(path)
@@ -318,23 +369,28 @@ def load_model(path, cfg: GPTConfig | None = None, device="cpu") -> GPTModel:
         cfg = GPTConfig.from_dict(json.loads(meta["gptnb_config"]))
     return load_state(GPTModel(cfg), state).to(device)
 
-# %% ../nbs/05_model.ipynb #727fc2b9
+# %% ../nbs/05_model.ipynb #8bfc4c60
+def hf_block_to_gptnb(hf: dict, i: int, d: int) -> dict:
+    "Block `i` of a Hugging Face GPT-2 state dict (Conv1D layout, no `transformer.` prefix) under gptnb's names."
+    src, dst, out = f"h.{i}.", f"trf_blocks.{i}.", {}
+    q, k, v = hf[src + "attn.c_attn.weight"].split(d, dim=1)  # Conv1D: (in, out)
+    qb, kb, vb = hf[src + "attn.c_attn.bias"].split(d)
+    for name, w, b in (("W_query", q, qb), ("W_key", k, kb), ("W_value", v, vb)):
+        out[dst + f"att.{name}.weight"], out[dst + f"att.{name}.bias"] = w.T.contiguous(), b
+    for ours, theirs in (("att.out_proj", "attn.c_proj"), ("ff.layers.0", "mlp.c_fc"), ("ff.layers.2", "mlp.c_proj")):
+        out[dst + ours + ".weight"] = hf[src + theirs + ".weight"].T.contiguous()
+        out[dst + ours + ".bias"] = hf[src + theirs + ".bias"]
+    for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+        out[dst + ours + ".scale"], out[dst + ours + ".shift"] = hf[src + theirs + ".weight"], hf[src + theirs + ".bias"]
+    return out
+
+# %% ../nbs/05_model.ipynb #7b73f1bd
 def hf_gpt2_to_gptnb(hf: dict, cfg: GPTConfig) -> dict:
     "Map a Hugging Face GPT-2 state dict (Conv1D layout) onto gptnb's names."
     hf = {k.removeprefix("transformer."): v for k, v in hf.items() if not k.endswith((".attn.bias", ".masked_bias"))}
-    d, out = cfg.emb_dim, {"tok_emb.weight": hf["wte.weight"], "pos_emb.weight": hf["wpe.weight"],
-                           "final_norm.scale": hf["ln_f.weight"], "final_norm.shift": hf["ln_f.bias"]}
-    for i in range(cfg.n_layers):
-        src, dst = f"h.{i}.", f"trf_blocks.{i}."
-        q, k, v = hf[src + "attn.c_attn.weight"].split(d, dim=1)  # Conv1D: (in, out)
-        qb, kb, vb = hf[src + "attn.c_attn.bias"].split(d)
-        for name, w, b in (("W_query", q, qb), ("W_key", k, kb), ("W_value", v, vb)):
-            out[dst + f"att.{name}.weight"], out[dst + f"att.{name}.bias"] = w.T.contiguous(), b
-        for ours, theirs in (("att.out_proj", "attn.c_proj"), ("ff.layers.0", "mlp.c_fc"), ("ff.layers.2", "mlp.c_proj")):
-            out[dst + ours + ".weight"] = hf[src + theirs + ".weight"].T.contiguous()
-            out[dst + ours + ".bias"] = hf[src + theirs + ".bias"]
-        for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
-            out[dst + ours + ".scale"], out[dst + ours + ".shift"] = hf[src + theirs + ".weight"], hf[src + theirs + ".bias"]
+    out = {"tok_emb.weight": hf["wte.weight"], "pos_emb.weight": hf["wpe.weight"],
+           "final_norm.scale": hf["ln_f.weight"], "final_norm.shift": hf["ln_f.bias"]}
+    for i in range(cfg.n_layers): out.update(hf_block_to_gptnb(hf, i, cfg.emb_dim))
     return out
 
 def import_hf_gpt2(path, drop_rate: float = 0.0) -> GPTModel:
