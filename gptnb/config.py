@@ -24,7 +24,8 @@ from .interventions import (INTERVENTIONS, POST_INTERVENTIONS, STACKED, Interven
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'TEST_PROTOCOLS', 'POST_PRECISIONS', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET',
-           'PRESETS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'cpu_flags', 'cpu_model',
+           'PRESETS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'check_train_config',
+           'grad_accum_steps', 'optimizer_steps', 'lr_scheduler', 'dry_run_lr', 'cpu_flags', 'cpu_model',
            'resolve_precision', 'hardware', 'Preset', 'get_preset', 'resolve', 'check_device', 'RunSpec',
            'default_run_name', 'json_field', 'from_namespace']
 
@@ -66,76 +67,95 @@ class TrainConfig(ConfigDict):
         self.betas = tuple(self.betas)
         self.validate()
 
-    def validate(self):
-        def bad(name, why): raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
-        self.check_types()
-        for name in ("micro_batch_size", "batch_size", "train_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(name, "must be a positive integer")
-        for name in ("checkpoint_every", "eval_every", "val_sequences", "test_sequences", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0: bad(name, "must be a non-negative integer")
-        if self.log_every < 1: bad("log_every", "must be >= 1")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
-                                           or self.max_steps < 1): bad("max_steps", "must be a positive integer or None")
-        if not self.lr > 0: bad("lr", "must be > 0")
-        if self.weight_decay < 0: bad("weight_decay", "must be >= 0")
-        if self.grad_clip is not None and not self.grad_clip > 0: bad("grad_clip", "must be > 0 or None")
-        if self.precision not in PRECISIONS: bad("precision", f"valid choices: {PRECISIONS}")
-        if self.schedule not in SCHEDULES: bad("schedule", f"valid choices: {SCHEDULES}")
-        if self.init_scheme not in INIT_SCHEMES: bad("init_scheme", f"valid choices: {INIT_SCHEMES}")
-        if self.init_distribution not in INIT_DISTRIBUTIONS: bad("init_distribution", f"valid choices: {INIT_DISTRIBUTIONS}")
-        if isinstance(self.warmup_percent, bool) or not isinstance(self.warmup_percent, int) \
-                or not 0 <= self.warmup_percent < 100: bad("warmup_percent", "must be an integer in [0, 100)")
-        if not self.min_lr_divisor >= 1: bad("min_lr_divisor", "must be >= 1")
-        if self.compat not in COMPAT_MODES: bad("compat", f"valid choices: {COMPAT_MODES}")
-        if self.test_protocol not in TEST_PROTOCOLS: bad("test_protocol", f"valid choices: {TEST_PROTOCOLS}")
-        if self.compat == "post" and self.precision not in POST_PRECISIONS:
-            bad("precision", f"compat='post' runs as the post's code did, in one of {POST_PRECISIONS}")
-        if self.compat == "post" and self.compile: bad("compile", "compat='post' runs the post's eager arithmetic")
-        if self.compat == "post" and self.checkpoint_every < 1:
-            bad("checkpoint_every", "compat='post' checkpoints every interval and scores the best one: must be >= 1")
-        if self.batch_size % self.micro_batch_size:
-            bad("batch_size", f"must be a multiple of micro_batch_size={self.micro_batch_size}")
-
-    def grad_accum(self, world_size: int) -> int:
-        "Accumulation steps per optimizer step for `world_size` processes."
-        per_step = self.micro_batch_size * world_size
-        if self.batch_size % per_step:
-            raise ValueError(f"batch_size={self.batch_size} sequences cannot be split over {world_size} processes "
-                             f"× micro_batch_size={self.micro_batch_size}; use a world size dividing "
-                             f"{self.batch_size // self.micro_batch_size}")
-        return self.batch_size // per_step
-
+    def validate(self): check_train_config(self)
+    def grad_accum(self, world_size: int) -> int: return grad_accum_steps(self, world_size)
     def tokens_per_step(self, context_length: int) -> int: return self.batch_size * context_length
-
-    def total_steps(self, context_length: int) -> int:
-        "Optimizer steps: `max_steps` if set, else the token budget rounded up to whole global batches."
-        if self.max_steps is not None: return self.max_steps
-        per_step = self.tokens_per_step(context_length)
-        if self.train_tokens < per_step:
-            raise ValueError(f"train_tokens={self.train_tokens:,} is below one global batch "
-                             f"({self.batch_size} sequences × {context_length} tokens = {per_step:,} tokens)")
-        return math.ceil(self.train_tokens / per_step)
-
+    def total_steps(self, context_length: int) -> int: return optimizer_steps(self, context_length)
     def warmup_steps(self, total_steps: int) -> int: return total_steps * self.warmup_percent // 100
+    def scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int): return lr_scheduler(self, optimizer, total_steps)
+    def lr_schedule(self, total_steps: int) -> list[float]: return dry_run_lr(self, total_steps)
 
-    def scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
-        "The LR scheduler of a `total_steps` run, built from torch's scheduler objects exactly as the post built its."
-        if self.schedule == "constant": return LambdaLR(optimizer, lambda step: 1.0)
-        warmup = self.warmup_steps(total_steps)
-        ramp = LinearLR(optimizer, start_factor=self.warmup_start_factor, end_factor=1.0, total_iters=warmup)
-        decay = CosineAnnealingLR(optimizer, T_max=total_steps - warmup, eta_min=self.lr / self.min_lr_divisor)
-        return SequentialLR(optimizer, schedulers=[ramp, decay], milestones=[warmup])
+# %% ../nbs/06_config.ipynb #5834ae3c
+def _bad(cfg, name: str, why: str): raise ValueError(f"TrainConfig.{name}={getattr(cfg, name)!r}: {why}")
 
-    def lr_schedule(self, total_steps: int) -> list[float]:
-        "Every step's learning rate, from a dry run of `scheduler` on a throwaway parameter."
-        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=self.lr)
-        sched, lrs = self.scheduler(opt, total_steps), []
-        for _ in range(total_steps):
-            lrs.append(opt.param_groups[0]["lr"])
-            opt.step(); sched.step()   # no gradient, so the step changes nothing; it keeps torch's order check quiet
-        return lrs
+def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+
+def _check_counts(cfg):
+    "Batch sizes and the budget are positive integers; cadences and slice sizes non-negative ones."
+    for name in ("micro_batch_size", "batch_size", "train_tokens"):
+        if not _is_int(getattr(cfg, name)) or getattr(cfg, name) < 1: _bad(cfg, name, "must be a positive integer")
+    for name in ("checkpoint_every", "eval_every", "val_sequences", "test_sequences", "log_every"):
+        if not _is_int(getattr(cfg, name)) or getattr(cfg, name) < 0: _bad(cfg, name, "must be a non-negative integer")
+    if cfg.log_every < 1: _bad(cfg, "log_every", "must be >= 1")
+    if cfg.max_steps is not None and (not _is_int(cfg.max_steps) or cfg.max_steps < 1):
+        _bad(cfg, "max_steps", "must be a positive integer or None")
+
+# %% ../nbs/06_config.ipynb #df03c869
+def _check_choices(cfg):
+    "Rates in range, and every named choice one of its valid names."
+    if not cfg.lr > 0: _bad(cfg, "lr", "must be > 0")
+    if cfg.weight_decay < 0: _bad(cfg, "weight_decay", "must be >= 0")
+    if cfg.grad_clip is not None and not cfg.grad_clip > 0: _bad(cfg, "grad_clip", "must be > 0 or None")
+    for name, valid in (("precision", PRECISIONS), ("schedule", SCHEDULES), ("init_scheme", INIT_SCHEMES),
+                        ("init_distribution", INIT_DISTRIBUTIONS)):
+        if getattr(cfg, name) not in valid: _bad(cfg, name, f"valid choices: {valid}")
+    if not _is_int(cfg.warmup_percent) or not 0 <= cfg.warmup_percent < 100:
+        _bad(cfg, "warmup_percent", "must be an integer in [0, 100)")
+    if not cfg.min_lr_divisor >= 1: _bad(cfg, "min_lr_divisor", "must be >= 1")
+    if cfg.compat not in COMPAT_MODES: _bad(cfg, "compat", f"valid choices: {COMPAT_MODES}")
+    if cfg.test_protocol not in TEST_PROTOCOLS: _bad(cfg, "test_protocol", f"valid choices: {TEST_PROTOCOLS}")
+
+# %% ../nbs/06_config.ipynb #328005f1
+def _check_combinations(cfg):
+    if cfg.compat == "post" and cfg.precision not in POST_PRECISIONS:
+        _bad(cfg, "precision", f"compat='post' runs as the post's code did, in one of {POST_PRECISIONS}")
+    if cfg.compat == "post" and cfg.compile: _bad(cfg, "compile", "compat='post' runs the post's eager arithmetic")
+    if cfg.compat == "post" and cfg.checkpoint_every < 1:
+        _bad(cfg, "checkpoint_every", "compat='post' checkpoints every interval and scores the best one: must be >= 1")
+    if cfg.batch_size % cfg.micro_batch_size:
+        _bad(cfg, "batch_size", f"must be a multiple of micro_batch_size={cfg.micro_batch_size}")
+
+def check_train_config(cfg: TrainConfig) -> None:
+    "Types first (each field its annotated kind), then counts, choices and combinations."
+    cfg.check_types(); _check_counts(cfg); _check_choices(cfg); _check_combinations(cfg)
+
+# %% ../nbs/06_config.ipynb #f5901985
+def grad_accum_steps(cfg: TrainConfig, world_size: int) -> int:
+    "Accumulation steps per optimizer step for `world_size` processes."
+    per_step = cfg.micro_batch_size * world_size
+    if cfg.batch_size % per_step:
+        raise ValueError(f"batch_size={cfg.batch_size} sequences cannot be split over {world_size} processes "
+                         f"× micro_batch_size={cfg.micro_batch_size}; use a world size dividing "
+                         f"{cfg.batch_size // cfg.micro_batch_size}")
+    return cfg.batch_size // per_step
+
+# %% ../nbs/06_config.ipynb #db364cb4
+def optimizer_steps(cfg: TrainConfig, context_length: int) -> int:
+    "Optimizer steps: `max_steps` if set, else the token budget rounded up to whole global batches."
+    if cfg.max_steps is not None: return cfg.max_steps
+    per_step = cfg.tokens_per_step(context_length)
+    if cfg.train_tokens < per_step:
+        raise ValueError(f"train_tokens={cfg.train_tokens:,} is below one global batch "
+                         f"({cfg.batch_size} sequences × {context_length} tokens = {per_step:,} tokens)")
+    return math.ceil(cfg.train_tokens / per_step)
+
+# %% ../nbs/06_config.ipynb #8d73a559
+def lr_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    "The LR scheduler of a `total_steps` run, built from torch's scheduler objects exactly as the post built its."
+    if cfg.schedule == "constant": return LambdaLR(optimizer, lambda step: 1.0)
+    warmup = cfg.warmup_steps(total_steps)
+    ramp = LinearLR(optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+    decay = CosineAnnealingLR(optimizer, T_max=total_steps - warmup, eta_min=cfg.lr / cfg.min_lr_divisor)
+    return SequentialLR(optimizer, schedulers=[ramp, decay], milestones=[warmup])
+
+def dry_run_lr(cfg: TrainConfig, total_steps: int) -> list[float]:
+    "Every step's learning rate, from a dry run of `scheduler` on a throwaway parameter."
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched, lrs = cfg.scheduler(opt, total_steps), []
+    for _ in range(total_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step(); sched.step()   # no gradient, so the step changes nothing; it keeps torch's order check quiet
+    return lrs
 
 # %% ../nbs/06_config.ipynb #aa0b0065
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -153,6 +173,7 @@ def cpu_model() -> str:
     m = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
     return m.group(1).strip() if m else (platform.processor() or platform.machine())
 
+# %% ../nbs/06_config.ipynb #afc067c9
 def resolve_precision(precision: str, device) -> str:
     "`auto` → bf16 where `device` computes it natively, fp16 on older GPUs, else fp32; other values pass through."
     if precision not in PRECISIONS: raise ValueError(f"precision={precision!r}; valid choices: {PRECISIONS}")
@@ -162,6 +183,7 @@ def resolve_precision(precision: str, device) -> str:
         return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
     return "bf16" if cpu_flags() & set(CPU_BF16_FLAGS) else "fp32"
 
+# %% ../nbs/06_config.ipynb #b6a220d0
 def hardware(device="cpu") -> dict:
     "What a run's numbers depend on besides its code: CPU model and vector ISA, GPU, thread count."
     device = torch.device(device)
@@ -180,6 +202,11 @@ class Preset:
     vocab_size: int        # tokenizer vocabulary (the GPT-2 BPE cut to this size; 50257 = full GPT-2)
     description: str = ""
 
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(PRESETS)}")
+    return PRESETS[name]
+
+# %% ../nbs/06_config.ipynb #af996567
 TINY = Preset(
     name="tiny",
     model=GPTConfig(vocab_size=8192, context_length=128, emb_dim=128, n_heads=4, n_layers=4, drop_rate=0.1),
@@ -188,6 +215,7 @@ TINY = Preset(
     dataset="embedded", vocab_size=8192,
     description="4-layer 128-wide GPT on the embedded corpus, GPT-2 BPE cut to 8,192 tokens; minutes on 2 CPU cores")
 
+# %% ../nbs/06_config.ipynb #3d1a23bd
 GPT2_SMALL_PRESET = Preset(
     name="gpt2-small", model=GPTConfig(),
     train=TrainConfig(checkpoint_every=617, eval_every=1000, compat="post", test_protocol="post"),
@@ -195,10 +223,6 @@ GPT2_SMALL_PRESET = Preset(
     description="the post's 163M GPT-2-small-shaped model, 3.26B FineWeb tokens, 8 GPUs × microbatch 12, fp16 AMP")
 
 PRESETS = {p.name: p for p in (TINY, GPT2_SMALL_PRESET)}
-
-def get_preset(name: str) -> Preset:
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(PRESETS)}")
-    return PRESETS[name]
 
 # %% ../nbs/06_config.ipynb #9c0484d4
 def resolve(preset: str = "tiny", intervention: str = "baseline") -> tuple[GPTConfig, TrainConfig]:
@@ -217,6 +241,7 @@ def check_device(device) -> str:
         raise ValueError(f"device={device!r}; valid choices: {DEVICE_CHOICES}")
     return device
 
+# %% ../nbs/06_config.ipynb #3be0b9c3
 def _check_positive(value, name: str, optional: bool = True):
     if value is None and optional: return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -226,6 +251,7 @@ def _check_text(value, name: str):
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValueError(f"{name}={value!r}: must be a non-empty string or None")
 
+# %% ../nbs/06_config.ipynb #63df5d4b
 def _validate_run(spec) -> None:
     for name in ("run_name", "run_dir", "dataset_dir"): _check_text(getattr(spec, name), name)
     if spec.run_name and "/" in spec.run_name: raise ValueError(f"run_name={spec.run_name!r}: must not contain '/'")
@@ -299,6 +325,7 @@ class RunSpec:
         if unknown: raise ValueError(f"unknown run parameter(s) {unknown}; valid: {known}")
         return cls(**d)
 
+# %% ../nbs/06_config.ipynb #a340f17f
 def default_run_name(spec: RunSpec) -> str:
     "e.g. `tiny-qkv-bias-i42`, `tiny-baseline-i42-t23`: what was run, readable in a file listing."
     what = spec.intervention   # user interventions by their names, not their paths: a folder name has no '/'
@@ -318,6 +345,7 @@ def json_field(value, name: str):
     try: return json.loads(value)
     except json.JSONDecodeError as e: raise ValueError(f"{name}={value!r} is not a JSON object: {e}") from None
 
+# %% ../nbs/06_config.ipynb #befafe2b
 def from_namespace(namespace: dict, strict: bool = True) -> RunSpec:
     "The run a parameterised notebook's globals describe (not yet validated); `strict`: refuse unknown names."
     names = [f.name for f in fields(RunSpec)]
