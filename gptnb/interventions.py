@@ -21,8 +21,8 @@ import torch
 from .model import GPTConfig
 
 # %% auto #0
-__all__ = ['HOOKS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'InterventionError', 'Intervention', 'single_hook',
-           'apply_configs', 'combine', 'call_hook', 'hook_seed', 'apply_model_change', 'apply_model_changes',
+__all__ = ['HOOKS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'InterventionError', 'Intervention', 'call_hook',
+           'single_hook', 'apply_configs', 'combine', 'hook_seed', 'apply_model_change', 'apply_model_changes',
            'is_reference', 'is_file_reference', 'intervention_name', 'absolute_references', 'parse_overrides',
            'sha256_text', 'is_intervention', 'load_intervention', 'parse_interventions', 'intervention_sources']
 
@@ -38,6 +38,24 @@ def _replace_fields(obj, changes: dict, what: str):
         valid = sorted(f for f in obj.__dataclass_fields__)
         raise InterventionError(f"{what}: {e}; valid fields: {valid}") from None
 
+# %% ../nbs/05a_interventions.ipynb #7d375037
+def _check_intervention(iv) -> None:
+    if not isinstance(iv.name, str) or not iv.name.strip() or any(c in iv.name for c in "+,=:/ "):
+        raise InterventionError(f"intervention name {iv.name!r}: a non-empty word without '+ , = : /' or spaces")
+    if not isinstance(iv.description, str) or "\n" in iv.description:
+        raise InterventionError(f"intervention {iv.name!r}: the description is one line of text")
+    for hook in HOOKS:
+        if getattr(iv, hook) is not None and not callable(getattr(iv, hook)):
+            raise InterventionError(f"intervention {iv.name!r}: {hook}= must be callable")
+
+def _override_change(name: str, model: dict, train: dict) -> tuple[str, Callable]:
+    "The description and the config function of a config-only intervention."
+    text = ", ".join([f"model.{k}={v!r}" for k, v in model.items()] + [f"train.{k}={v!r}" for k, v in train.items()])
+    def change(m, t):
+        return (_replace_fields(m, model, f"intervention {name!r}"), _replace_fields(t, train, f"intervention {name!r}"))
+    return text, change
+
+# %% ../nbs/05a_interventions.ipynb #8d561f62
 @dataclass(frozen=True)
 class Intervention:
     name: str
@@ -49,14 +67,7 @@ class Intervention:
     loss: Callable | None = None        # (logits [B, T, V], targets [B, T]) -> scalar loss
     source: dict | None = None          # user code: {"module", "file", "sha256"}, set when it is loaded
 
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "+,=:/ "):
-            raise InterventionError(f"intervention name {self.name!r}: a non-empty word without '+ , = : /' or spaces")
-        if not isinstance(self.description, str) or "\n" in self.description:
-            raise InterventionError(f"intervention {self.name!r}: the description is one line of text")
-        for hook in HOOKS:
-            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
-                raise InterventionError(f"intervention {self.name!r}: {hook}= must be callable")
+    def __post_init__(self): _check_intervention(self)
 
     def apply(self, m: GPTConfig, t):
         "The config change alone (the identity when there is none)."
@@ -66,10 +77,7 @@ class Intervention:
     def overrides(cls, name: str, description: str | None = None, model: dict | None = None,
                   train: dict | None = None) -> Intervention:
         "A config-only intervention: GPTConfig fields `model`, TrainConfig fields `train`."
-        model, train = dict(model or {}), dict(train or {})
-        text = ", ".join([f"model.{k}={v!r}" for k, v in model.items()] + [f"train.{k}={v!r}" for k, v in train.items()])
-        def change(m, t):
-            return (_replace_fields(m, model, f"intervention {name!r}"), _replace_fields(t, train, f"intervention {name!r}"))
+        text, change = _override_change(name, dict(model or {}), dict(train or {}))
         return cls(name, description or (text or "no change"), config=change)
 
 # %% ../nbs/05a_interventions.ipynb #c5da9078
@@ -83,6 +91,7 @@ def _raise_lr(m, t): return m, replace(t, lr=round(t.lr * 3.5, 12))
 
 def _schedule_lr(m, t): return _raise_lr(*_cosine(m, t))
 
+# %% ../nbs/05a_interventions.ipynb #1ead4ccc
 _BASE = [
     Intervention("baseline", "no change"),
     Intervention("weight-tying", "tie the output head to the token embedding", _model(tie_weights=True)),
@@ -102,6 +111,27 @@ _BASE = [
 ]
 INTERVENTIONS = {i.name: i for i in _BASE}
 
+# %% ../nbs/05a_interventions.ipynb #a9fd8abe
+def _user_frame(error: BaseException, file: str | None) -> str:
+    "`file:line` of the deepest frame of `error` in `file` (else the deepest frame at all)."
+    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, SyntaxError) and error.filename: return f"{error.filename}:{error.lineno}"
+    own = [f for f in frames if file and os.path.realpath(f.filename) == os.path.realpath(file)]
+    f = (own or frames or [None])[-1]
+    return f"{f.filename}:{f.lineno}" if f else (file or "?")
+
+# %% ../nbs/05a_interventions.ipynb #39eea512
+def call_hook(intervention: Intervention, hook: str, *args):
+    "Call `hook` of `intervention` (the identity when it has none), naming the file and line of any error it raises."
+    fn = getattr(intervention, hook)
+    if fn is None: return args[0] if len(args) == 1 else args
+    try: return fn(*args)
+    except InterventionError: raise
+    except Exception as e:
+        where = _user_frame(e, (intervention.source or {}).get("file"))
+        raise InterventionError(f"intervention {intervention.name!r}: its {hook} hook raised at {where}: "
+                                f"{type(e).__name__}: {e}") from e
+
 # %% ../nbs/05a_interventions.ipynb #23493f94
 def single_hook(interventions, hook: str) -> Intervention | None:
     "The one intervention of `interventions` that brings `hook`, or None; two is an error."
@@ -115,6 +145,7 @@ def apply_configs(interventions, m: GPTConfig, t):
     for i in interventions: m, t = call_hook(i, "config", m, t)
     return m, t
 
+# %% ../nbs/05a_interventions.ipynb #4829d8d3
 def combine(name: str, parts, description: str) -> Intervention:
     "One intervention made of `parts` (Intervention objects) applied in order."
     parts = tuple(parts)
@@ -130,31 +161,12 @@ def combine(name: str, parts, description: str) -> Intervention:
 def _combination(name: str, parts: tuple, description: str) -> None:
     INTERVENTIONS[name] = combine(name, [INTERVENTIONS[p] for p in parts], description)
 
-# %% ../nbs/05a_interventions.ipynb #a9fd8abe
-def _user_frame(error: BaseException, file: str | None) -> str:
-    "`file:line` of the deepest frame of `error` in `file` (else the deepest frame at all)."
-    frames = traceback.extract_tb(error.__traceback__)
-    if isinstance(error, SyntaxError) and error.filename: return f"{error.filename}:{error.lineno}"
-    own = [f for f in frames if file and os.path.realpath(f.filename) == os.path.realpath(file)]
-    f = (own or frames or [None])[-1]
-    return f"{f.filename}:{f.lineno}" if f else (file or "?")
-
-def call_hook(intervention: Intervention, hook: str, *args):
-    "Call `hook` of `intervention` (the identity when it has none), naming the file and line of any error it raises."
-    fn = getattr(intervention, hook)
-    if fn is None: return args[0] if len(args) == 1 else args
-    try: return fn(*args)
-    except InterventionError: raise
-    except Exception as e:
-        where = _user_frame(e, (intervention.source or {}).get("file"))
-        raise InterventionError(f"intervention {intervention.name!r}: its {hook} hook raised at {where}: "
-                                f"{type(e).__name__}: {e}") from e
-
 # %% ../nbs/05a_interventions.ipynb #3ed5ff11
 def hook_seed(init_seed: int, name: str) -> int:
     "The seed of intervention `name`'s model change in a run with `init_seed` (63 bits of a sha256)."
     return int.from_bytes(hashlib.sha256(f"{init_seed}:intervention:{name}".encode()).digest()[:8], "little") & (2**63 - 1)
 
+# %% ../nbs/05a_interventions.ipynb #6d562ee8
 def apply_model_change(intervention: Intervention, model, mcfg: GPTConfig, tcfg, init_seed: int | None = None):
     "The model after `intervention`'s model hook, drawing from its own stream seeded by `init_seed` and its name."
     if intervention.model is None: return model
@@ -178,6 +190,7 @@ def intervention_name(text: str) -> str:
     if "=" in text: return text.split("=", 1)[0].strip()
     return text.rpartition(":")[2].strip() if ":" in text else text
 
+# %% ../nbs/05a_interventions.ipynb #5bce6503
 def absolute_references(spec: str) -> str:
     "`spec` with every relative file path made absolute (against the current directory); the rest unchanged."
     if not isinstance(spec, str): return spec
@@ -187,11 +200,12 @@ def absolute_references(spec: str) -> str:
         return f"{os.path.abspath(os.path.expanduser(path))}:{name}"
     return "+".join(absolute(item) for item in spec.split("+"))
 
-# %% ../nbs/05a_interventions.ipynb #8cf28bf3
+# %% ../nbs/05a_interventions.ipynb #d72eaaf8
 def _value(text: str):
     try: return json.loads(text)
     except json.JSONDecodeError: return text
 
+# %% ../nbs/05a_interventions.ipynb #d21f1048
 def parse_overrides(text: str) -> Intervention:
     "`name=section.field:value[/section.field:value…]` (section `model` or `train`) as an `Intervention.overrides`."
     name, _, body = text.partition("=")
@@ -211,23 +225,27 @@ _LOADED: dict = {}   # (path, sha256) → module: a file is imported once per pr
 
 def sha256_text(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-def _import_file(path: str):
-    file = Path(path)
-    if not file.is_file(): raise InterventionError(f"intervention file {path} does not exist (expected a .py file)")
-    sha = sha256_text(file)
-    if (str(file), sha) in _LOADED: return _LOADED[(str(file), sha)], sha
-    modname = f"gptnb_user_{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:8]}"
-    spec = importlib.util.spec_from_file_location(modname, file)
+def _exec_file(path: str, modname: str):
+    "Import the file at `path` as module `modname`, registered in sys.modules; a failure names file and line."
+    spec = importlib.util.spec_from_file_location(modname, Path(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
     try: spec.loader.exec_module(module)
     except Exception as e:
         del sys.modules[modname]
-        raise InterventionError(f"intervention file {path} failed to import at {_user_frame(e, str(file))}: "
+        raise InterventionError(f"intervention file {path} failed to import at {_user_frame(e, str(Path(path)))}: "
                                 f"{type(e).__name__}: {e}") from e
-    _LOADED[(str(file), sha)] = module
-    return module, sha
+    return module
 
+def _import_file(path: str):
+    file = Path(path)
+    if not file.is_file(): raise InterventionError(f"intervention file {path} does not exist (expected a .py file)")
+    sha = sha256_text(file)
+    if (str(file), sha) not in _LOADED:
+        _LOADED[(str(file), sha)] = _exec_file(path, f"gptnb_user_{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:8]}")
+    return _LOADED[(str(file), sha)], sha
+
+# %% ../nbs/05a_interventions.ipynb #423b7341
 def _import_module(name: str):
     try: module = importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -242,7 +260,7 @@ def _import_error(name: str, e: Exception) -> InterventionError:
     return InterventionError(f"intervention module {name!r} failed to import at {_user_frame(e, None)}: "
                              f"{type(e).__name__}: {e}")
 
-# %% ../nbs/05a_interventions.ipynb #423b7341
+# %% ../nbs/05a_interventions.ipynb #fe43f3f3
 def is_intervention(obj) -> bool:
     "An Intervention — also of a reloaded copy of this module (autoreload, this notebook), which is another class."
     return isinstance(obj, Intervention) or (type(obj).__name__ == "Intervention" and all(hasattr(obj, h) for h in HOOKS))
@@ -258,14 +276,8 @@ def _find(module, name: str, where: str) -> Intervention:
         raise InterventionError(f"{where}: {name} is a {type(obj).__name__}, expected a gptnb.interventions.Intervention")
     return obj
 
-def load_intervention(text: str) -> Intervention:
-    "One item of an intervention text: a built-in name, `file.py:name`, `module:name`, or `name=section.field:value`."
-    text = text.strip()
-    if "=" in text: return parse_overrides(text)
-    if not is_reference(text):
-        if text in INTERVENTIONS: return INTERVENTIONS[text]
-        raise InterventionError(f"unknown intervention {text!r}; valid: {sorted(INTERVENTIONS)}, or your own as "
-                                f"path/to/file.py:name, module:name, or name=train.field:value")
+def _load_reference(text: str) -> Intervention:
+    "`file.py:name` or `module:name`: the Intervention, with where it came from and the sha256 of its source."
     where, _, name = text.rpartition(":")
     if is_file_reference(text):
         module, sha = _import_file(os.path.abspath(where))
@@ -274,6 +286,15 @@ def load_intervention(text: str) -> Intervention:
         module, sha = _import_module(where)
         source = {"module": where, "file": getattr(module, "__file__", None), "sha256": sha}
     return replace(_find(module, name, where), source=source)
+
+def load_intervention(text: str) -> Intervention:
+    "One item of an intervention text: a built-in name, `file.py:name`, `module:name`, or `name=section.field:value`."
+    text = text.strip()
+    if "=" in text: return parse_overrides(text)
+    if is_reference(text): return _load_reference(text)
+    if text in INTERVENTIONS: return INTERVENTIONS[text]
+    raise InterventionError(f"unknown intervention {text!r}; valid: {sorted(INTERVENTIONS)}, or your own as "
+                            f"path/to/file.py:name, module:name, or name=train.field:value")
 
 # %% ../nbs/05a_interventions.ipynb #a1a904d8
 def parse_interventions(spec: str) -> list[Intervention]:
