@@ -7,34 +7,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, stats as sps
-
-from typing import Mapping
 
 from .stats import (ADJUST_METHODS, adjust_pvalues, as_losses, check_choice, check_count, check_n, check_positive,
                          check_unit, fmt_number, fmt_percent, format_p)
 
 # %% auto #0
-__all__ = ['DECISIONS', 'SKEW_WARN', 'BET_C', 'BET_GRID', 'COMPARE_COLUMNS', 'COMPARE_LEGEND', 'ALTERNATIVES', 'P_COLUMNS',
+__all__ = ['DECISIONS', 'SKEW_WARN', 'BET_C', 'BET_GRID', 'COMPARE_COLUMNS', 'COMPARE_LEGEND', 'P_COLUMNS', 'ALTERNATIVES',
            'NULL_SHAPES', 'power_of', 'detectable_effect', 'seeds_needed', 'cs_threshold', 'SequentialResult',
            'skew_note', 'sequential_test', 'first_decisions', 'simulate_sequential', 'check_range', 'check_in_range',
-           'betting_cs', 'betting_test', 'p_better_interval', 'compare_arms', 'one_sample_test', 'format_compare',
+           'betting_cs', 'betting_test', 'p_better_interval', 'compare_arms', 'format_compare', 'one_sample_test',
            'null_pool', 'false_decision_rates']
 
-# %% ../nbs/14_power.ipynb #e334a272
+# %% ../nbs/14_power.ipynb #142b0e2c
 def _design(design: str) -> tuple:
     "(df(n), noncentrality per unit effect/sd (n)) for a design."
     if design == "two-sample": return (lambda n: 2 * n - 2), (lambda n: math.sqrt(n / 2))
     if design == "paired": return (lambda n: n - 1), (lambda n: math.sqrt(n))
     raise ValueError(f"design must be 'two-sample' or 'paired', got {design!r}")
 
-def _alpha_power(alpha, power):
-    alpha, power = check_unit(alpha, "alpha"), check_unit(power, "power")
-    if power <= alpha: raise ValueError(f"power must exceed alpha, got power={power!r}, alpha={alpha!r}")
-    return alpha, power
-
+# %% ../nbs/14_power.ipynb #a3bf38c4
 def power_of(effect: float, n: int, sd: float, alpha: float = 0.05, design: str = "two-sample") -> float:
     "Power of the two-sided t-test to detect a true difference `effect` with `n` seeds per arm (or `n` pairs)."
     effect, sd, n, alpha = check_positive(effect, "effect"), check_positive(sd, "sd"), check_n(n), check_unit(alpha, "alpha")
@@ -44,8 +40,15 @@ def power_of(effect: float, n: int, sd: float, alpha: float = 0.05, design: str 
     # P(T' < −tc) is computed as P(T'(−λ) > tc): scipy's lower-tail cdf can return NaN far in the tail
     return float(sps.nct.sf(tc, df, nc) + sps.nct.sf(tc, df, -nc))
 
+# %% ../nbs/14_power.ipynb #e334a272
+def _alpha_power(alpha, power):
+    alpha, power = check_unit(alpha, "alpha"), check_unit(power, "power")
+    if power <= alpha: raise ValueError(f"power must exceed alpha, got power={power!r}, alpha={alpha!r}")
+    return alpha, power
+
 def _z_sum(alpha, power): return sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
 
+# %% ../nbs/14_power.ipynb #1499d8cd
 def detectable_effect(n: int, sd: float, alpha: float = 0.05, power: float = 0.8, design: str = "two-sample",
                       method: str = "t") -> float:
     "Smallest true difference detected with probability `power` by `n` seeds per arm (or pairs)."
@@ -57,16 +60,16 @@ def detectable_effect(n: int, sd: float, alpha: float = 0.05, power: float = 0.8
     while power_of(hi, n, sd, alpha, design) < power: hi *= 2
     return float(optimize.brentq(lambda e: power_of(e, n, sd, alpha, design) - power, hi * 1e-6, hi, xtol=1e-14 * hi))
 
+# %% ../nbs/14_power.ipynb #272bc990
 def seeds_needed(effect: float, sd: float, alpha: float = 0.05, power: float = 0.8, design: str = "two-sample",
                  method: str = "t", max_n: int = 1_000_000) -> int:
     "Smallest n ≥ 2 (seeds per arm, or pairs) whose test detects `effect` with probability `power`."
     effect, sd, (alpha, power) = check_positive(effect, "effect"), check_positive(sd, "sd"), _alpha_power(alpha, power)
     _design(design)
     per = 2.0 if design == "two-sample" else 1.0   # two-sample: n = 2·(z·sd/δ)²; paired: n = (z·sd/δ)²
-    n_normal = max(2, math.ceil(per * (_z_sum(alpha, power) * sd / effect) ** 2 - 1e-9))
-    if method == "normal": return n_normal
+    n = max(2, math.ceil(per * (_z_sum(alpha, power) * sd / effect) ** 2 - 1e-9))
+    if method == "normal": return n
     if method != "t": raise ValueError(f"method must be 't' or 'normal', got {method!r}")
-    n = n_normal
     while power_of(effect, n, sd, alpha, design) < power:
         n += 1
         if n > max_n: raise ValueError(f"more than max_n={max_n} seeds needed for effect {effect!r} with sd {sd!r}")
@@ -82,6 +85,7 @@ def cs_threshold(n, alpha: float = 0.05, prior_scale: float = 1.0) -> np.ndarray
         u = (R - 1) / (1 - R / (1 + n * g))   # t²/ν at which the Bayes factor reaches 1/α
         return np.where((n >= 2) & (R < 1 + n * g), np.sqrt(np.maximum(n - 1, 0) * u), np.inf)
 
+# %% ../nbs/14_power.ipynb #5be1ce03
 DECISIONS = ("helps", "hurts", "equivalent", "undecided")
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class SequentialResult:
                 f"{fmt_percent(1 - self.alpha)} CS=[{fmt_number(self.cs[0], 4)}, {fmt_number(self.cs[1], 4)}], "
                 f"margin={self.margin}, {self.method}{'; ' + self.note if self.note else ''})")
 
+# %% ../nbs/14_power.ipynb #2dadea70
 def _decide(low, high, margin) -> np.ndarray:
     "Decision codes (indices into DECISIONS) for confidence-sequence bounds."
     eq = (low > -margin) & (high < margin) if margin is not None else np.zeros(np.shape(low), bool)
@@ -111,6 +116,7 @@ def _check_margin(margin):
         raise ValueError(f"margin must be a positive number (loss units) or None, got {margin!r}")
     return margin
 
+# %% ../nbs/14_power.ipynb #2ad5fceb
 SKEW_WARN = 1.5   # |sample skewness| above which the normal-mixture result warns
 
 def skew_note(d) -> str:
@@ -122,6 +128,7 @@ def skew_note(d) -> str:
     return (f"warning: the differences are skewed (sample skewness {g:.2f}); the normal-mixture test assumes normal "
             f"differences and can err more often than alpha under skew: declare value_range for the betting test")
 
+# %% ../nbs/14_power.ipynb #c0a1a418
 def sequential_test(differences, alpha: float = 0.05, margin: float | None = None,
                     prior_scale: float = 1.0, value_range: tuple | None = None) -> SequentialResult:
     """'helps', 'hurts', 'equivalent' or 'undecided' from the paired differences Δ = arm − baseline so far; valid when
@@ -150,6 +157,7 @@ def first_decisions(d, alpha: float = 0.05, margin: float | None = None, prior_s
     first = np.where(decided.any(1), decided.argmax(1), d.shape[1] - 1)   # the first decision, else the last pair
     return codes[np.arange(len(d)), first], first + 1
 
+# %% ../nbs/14_power.ipynb #e11175b0
 def simulate_sequential(effect: float, sd: float, n_sims: int = 2000, max_n: int = 30, alpha: float = 0.05,
                         margin: float | None = None, prior_scale: float = 1.0, seed: int = 0) -> dict:
     "Decision rates (with Monte-Carlo SEs) and mean pairs used by `sequential_test` on simulated Gaussian pairs."
@@ -163,8 +171,6 @@ def simulate_sequential(effect: float, sd: float, n_sims: int = 2000, max_n: int
                 mean_pairs=float(used.mean()), mean_pairs_se=float(used.std(ddof=1) / math.sqrt(n_sims)))
 
 # %% ../nbs/14_power.ipynb #f475bf5c
-BET_C, BET_GRID = 0.75, 801   # bet truncation c (the paper uses ½ or ¾) and the number of candidate means on [lo, hi]
-
 def check_range(value_range, margin=None) -> tuple:
     "`(lo, hi)` as floats if lo < 0 < hi are finite (and ±margin inside), else a `ValueError` naming it."
     ok = isinstance(value_range, (tuple, list)) and len(value_range) == 2 and all(
@@ -176,6 +182,7 @@ def check_range(value_range, margin=None) -> tuple:
         raise ValueError(f"margin {margin!r} must lie inside value_range {value_range!r}")
     return lo, hi
 
+# %% ../nbs/14_power.ipynb #656b353a
 def check_in_range(d: np.ndarray, lo: float, hi: float, name: str = "differences"):
     "A `ValueError` naming the first value of `d` outside [lo, hi]."
     bad = np.flatnonzero((d < lo) | (d > hi))
@@ -184,11 +191,30 @@ def check_in_range(d: np.ndarray, lo: float, hi: float, name: str = "differences
         raise ValueError(f"{name}[{i}] = {float(d.flat[bad[0]])!r} lies outside the declared value_range [{lo!r}, {hi!r}]; "
                          "the range must be declared before the data and hold every difference")
 
+# %% ../nbs/14_power.ipynb #58af4bcb
+BET_C, BET_GRID = 0.75, 801   # bet truncation c (the paper uses ½ or ¾) and the number of candidate means on [lo, hi]
+
 def _bet_grid(lo, hi, margin, size=BET_GRID) -> np.ndarray:
     "Candidate means on (0, 1) in rescaled units, with the zero difference and ±margin included."
     extra = [-lo / (hi - lo)] + ([(-margin - lo) / (hi - lo), (margin - lo) / (hi - lo)] if margin else [])
     return np.unique(np.concatenate([np.linspace(0, 1, size)[1:-1], extra]))
 
+# %% ../nbs/14_power.ipynb #0730cbb2
+def _bet_step(log_kp, log_km, y_t, m, s2, i: int, alpha: float):
+    "Add pair i's bets (rescaled values `y_t`, one per experiment) to the log wealths, in place."
+    lam = np.sqrt(2 * math.log(2 / alpha) / (s2 / i * i * math.log(1 + i)))[:, None]   # s2/i: σ̂² after i−1 pairs
+    x = y_t[:, None] - m
+    log_kp += np.log1p(np.minimum(lam, BET_C / m) * x); log_km += np.log1p(-np.minimum(lam, BET_C / (1 - m)) * x)
+
+# %% ../nbs/14_power.ipynb #be850c49
+def _unrejected_bounds(rejected: np.ndarray, m: np.ndarray, step: float) -> tuple:
+    "`(low, high)` per row of the candidates `m` not rejected, ± half a grid step, on [0, 1]; NaN when all are rejected."
+    keep = ~rejected; anyk = keep.any(1)
+    first, last = keep.argmax(1), len(m) - 1 - keep[:, ::-1].argmax(1)
+    return (np.where(anyk, np.maximum(m[first] - step / 2, 0), np.nan),
+            np.where(anyk, np.minimum(m[last] + step / 2, 1), np.nan))
+
+# %% ../nbs/14_power.ipynb #a290ecd3
 def betting_cs(d, value_range, alpha: float = 0.05, margin: float | None = None, grid_size: int = BET_GRID) -> tuple:
     """Betting confidence sequence (Waudby-Smith & Ramdas 2023, hedged capital, predictable plug-in) for the mean of
     bounded differences; rows of `d` are experiments, columns pairs in arrival order. `(low, high)`, each (rows, pairs):
@@ -196,23 +222,18 @@ def betting_cs(d, value_range, alpha: float = 0.05, margin: float | None = None,
     d = np.atleast_2d(np.asarray(d, dtype=float)); lo, hi = check_range(value_range, margin)
     alpha = check_unit(alpha, "alpha"); check_in_range(d, lo, hi)
     y, m = (d - lo) / (hi - lo), _bet_grid(lo, hi, margin, grid_size)
-    step = 1 / (grid_size - 1)
     log_kp = np.zeros((len(y), len(m))); log_km = np.zeros_like(log_kp); rejected = np.zeros_like(log_kp, bool)
     s1, s2, low, high = np.full(len(y), 0.5), np.full(len(y), 0.25), [], []
     for t in range(y.shape[1]):
         i = t + 1
-        lam = np.sqrt(2 * math.log(2 / alpha) / (s2 / i * i * math.log(1 + i)))[:, None]   # s2/i: σ̂² after i−1 pairs
-        x = y[:, t:t + 1] - m
-        log_kp += np.log1p(np.minimum(lam, BET_C / m) * x); log_km += np.log1p(-np.minimum(lam, BET_C / (1 - m)) * x)
+        _bet_step(log_kp, log_km, y[:, t], m, s2, i, alpha)
         rejected |= np.logaddexp(log_kp, log_km) - math.log(2) >= math.log(1 / alpha)
         mu = s1 / i; s1 += y[:, t]; s2 += (y[:, t] - mu) ** 2   # μ̂ before this pair, as in the paper's σ̂²
-        keep = ~rejected; anyk = keep.any(1)
-        first, last = keep.argmax(1), len(m) - 1 - keep[:, ::-1].argmax(1)
-        low.append(np.where(anyk, np.maximum(m[first] - step / 2, 0), np.nan))
-        high.append(np.where(anyk, np.minimum(m[last] + step / 2, 1), np.nan))
+        bounds = _unrejected_bounds(rejected, m, 1 / (grid_size - 1)); low.append(bounds[0]); high.append(bounds[1])
     scale = lambda v: lo + np.array(v).T * (hi - lo)
     return scale(low), scale(high)
 
+# %% ../nbs/14_power.ipynb #5a18ad5c
 def betting_test(differences, value_range, alpha: float = 0.05, margin: float | None = None) -> SequentialResult:
     "The sequential decision from the betting confidence sequence: valid for any distribution of Δ inside `value_range`."
     alpha, margin = check_unit(alpha, "alpha"), _check_margin(margin)
@@ -224,8 +245,6 @@ def betting_test(differences, value_range, alpha: float = 0.05, margin: float | 
                             margin, f"betting on [{fmt_number(lo, 4)}, {fmt_number(hi, 4)}]", note)
 
 # %% ../nbs/14_power.ipynb #76611f2e
-import pandas as pd
-
 COMPARE_COLUMNS = ("arm", "n_pairs", "design", "mean_diff", "ci_low", "ci_high", "p_t", "p_signflip", "p_min",
                    "p_adjusted", "verdict", "rule", "sequential", "p_better", "p_better_low", "p_better_high",
                    "detectable", "more_pairs")
@@ -236,6 +255,7 @@ COMPARE_LEGEND = ("Δ = arm − baseline in test loss (nats); negative Δ: the a
                   "Caution: in simulation the t interval covered < 93% under strongly skewed noise at every n up to 10 "
                   "(12_stats coverage table); Welch's and the Clopper–Pearson intervals held.")
 
+# %% ../nbs/14_power.ipynb #60d79399
 def _loss_map(x, name: str) -> dict:
     "`{key: float loss}` from a mapping, or a `ValueError` naming the bad entry."
     if not isinstance(x, Mapping): raise ValueError(f"{name} must be a mapping of seed key → loss, got {x!r}")
@@ -246,6 +266,7 @@ def _loss_map(x, name: str) -> dict:
         out[k] = float(v)
     return out
 
+# %% ../nbs/14_power.ipynb #799ebe90
 def _t_one(d: np.ndarray, level: float, alternative: str = "two-sided") -> tuple:
     "(p, ci) of the one-sample t-test of mean(d) = 0; a zero-spread sample gives p 1 (all 0) or 0 (a constant shift)."
     mean = float(d.mean())
@@ -254,18 +275,21 @@ def _t_one(d: np.ndarray, level: float, alternative: str = "two-sided") -> tuple
     half = sps.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     return float(r.pvalue), (mean - half, mean + half)
 
+# %% ../nbs/14_power.ipynb #1351c53b
 def p_better_interval(d: np.ndarray, level: float = 0.95) -> tuple:
     "P(Δ < 0) from paired Δ with its exact Clopper–Pearson interval `(p, low, high)`; ties count ½, and both ways in the CI."
     from gptnb.stats import clopper_pearson
     n, wins, ties = len(d), int((d < 0).sum()), int((d == 0).sum())
     return ((wins + ties / 2) / n, *clopper_pearson(wins, ties, n, level))
 
+# %% ../nbs/14_power.ipynb #70ad423a
 def _more_pairs(mean: float, sd: float, n: int, alpha: float, design: str) -> float:
     "Extra pairs (or runs per arm) for 80% power at the observed |mean| and SD; NaN when it cannot be estimated."
     if not (sd > 0 and mean != 0): return math.nan
     try: return float(max(seeds_needed(abs(mean), sd, alpha, 0.8, design, max_n=100_000) - n, 0))
     except ValueError: return math.nan
 
+# %% ../nbs/14_power.ipynb #1be01316
 def _paired_row(d: np.ndarray, level, alpha, margin, value_range) -> dict:
     "The per-arm columns of a paired comparison (all but the adjusted p, verdict and rule)."
     from gptnb.stats import sign_flip_test
@@ -279,6 +303,7 @@ def _paired_row(d: np.ndarray, level, alpha, margin, value_range) -> dict:
                 detectable=detectable_effect(n, sd, alpha, 0.8, "paired") if sd > 0 else math.nan,
                 more_pairs=_more_pairs(float(d.mean()), sd, n, alpha, "paired"), _note=seq.note, _sd=sd)
 
+# %% ../nbs/14_power.ipynb #bffe88b9
 def _unpaired_row(b: np.ndarray, a: np.ndarray, shared: int, level, alpha) -> dict:
     "The per-arm columns of an unpaired (Welch) comparison."
     from gptnb.stats import welch_test
@@ -294,6 +319,7 @@ def _unpaired_row(b: np.ndarray, a: np.ndarray, shared: int, level, alpha) -> di
                 _note=f"unpaired (Welch, {len(b)}+{len(a)} runs): only {shared} seed key(s) shared with the baseline",
                 _sd=sd)
 
+# %% ../nbs/14_power.ipynb #20364bea
 def _verdict(r: dict, alpha: float, margin, level: float, adjust: str, m: int) -> tuple:
     "(verdict, rule) of one row from its adjusted p, interval and sign-flip p."
     test = "paired t" if r["design"] == "paired" else "Welch t"
@@ -308,6 +334,21 @@ def _verdict(r: dict, alpha: float, margin, level: float, adjust: str, m: int) -
         v, rule = "not shown", f"{test}: {adjust} p > {alpha:g} over {m} arm(s)"
     return v, "; ".join([rule] + ([r["_note"]] if r["_note"] else []))
 
+# %% ../nbs/14_power.ipynb #027945ed
+def _check_arm_ranges(base: dict, losses: dict, value_range: tuple):
+    "Every paired difference of every arm checked against the declared range, before any work."
+    for name, a in losses.items():
+        keys = [k for k in a if k in base]
+        if len(keys) >= 2: check_in_range(np.array([a[k] - base[k] for k in keys]), *value_range, f"{name} Δ")
+
+def _arm_row(name: str, a: dict, base: dict, level, alpha, margin, value_range) -> dict:
+    "One arm's row: paired on the shared seed keys, or unpaired (Welch) when fewer than two are shared."
+    keys = [k for k in a if k in base]
+    r = (_paired_row(np.array([a[k] - base[k] for k in keys]), level, alpha, margin, value_range) if len(keys) >= 2
+         else _unpaired_row(np.array(list(base.values())), np.array(list(a.values())), len(keys), level, alpha))
+    return dict(arm=name, **r)
+
+# %% ../nbs/14_power.ipynb #797ce815
 def compare_arms(baseline: Mapping, arms: Mapping, alpha: float = 0.05, margin: float | None = None,
                  value_range: tuple | None = None, adjust: str = "holm", level: float = 0.95) -> pd.DataFrame:
     """Every arm against the baseline, one row each (columns `COMPARE_COLUMNS`). `baseline` and each arm map a seed key
@@ -319,22 +360,24 @@ def compare_arms(baseline: Mapping, arms: Mapping, alpha: float = 0.05, margin: 
     if not isinstance(arms, Mapping) or not arms:
         raise ValueError(f"arms must be a non-empty mapping of arm name → {{seed key: loss}}, got {arms!r}")
     losses = {name: _loss_map(a, f"arms[{name!r}]") for name, a in arms.items()}
-    if value_range is not None:   # every paired difference checked against the range before any work
-        for name, a in losses.items():
-            keys = [k for k in a if k in base]
-            if len(keys) >= 2: check_in_range(np.array([a[k] - base[k] for k in keys]), *value_range, f"{name} Δ")
-    rows = []
-    for name, a in losses.items():
-        keys = [k for k in a if k in base]
-        r = (_paired_row(np.array([a[k] - base[k] for k in keys]), level, alpha, margin, value_range) if len(keys) >= 2
-             else _unpaired_row(np.array(list(base.values())), np.array(list(a.values())), len(keys), level, alpha))
-        rows.append(dict(arm=name, **r))
-    p_adj = adjust_pvalues([r["p_t"] for r in rows], adjust)
-    for r, p in zip(rows, p_adj):
+    if value_range is not None: _check_arm_ranges(base, losses, value_range)
+    rows = [_arm_row(name, a, base, level, alpha, margin, value_range) for name, a in losses.items()]
+    for r, p in zip(rows, adjust_pvalues([r["p_t"] for r in rows], adjust)):
         r["p_adjusted"] = float(p)
         r["verdict"], r["rule"] = _verdict(r, alpha, margin, level, adjust, len(rows))
         if r["verdict"] != "not shown": r["more_pairs"] = math.nan
     return pd.DataFrame(rows)[list(COMPARE_COLUMNS)]
+
+# %% ../nbs/14_power.ipynb #67b34766
+P_COLUMNS = ("p_t", "p_signflip", "p_min", "p_adjusted")
+
+def format_compare(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    "`compare_arms`' table as strings for printing: p-values via `format_p` (bounds, never 0), numbers to `digits` digits."
+    out = table.copy()
+    for c in out.columns:
+        if c in P_COLUMNS: out[c] = [format_p(v, digits) for v in out[c]]
+        elif out[c].dtype.kind == "f": out[c] = ["—" if v != v else fmt_number(v, digits) for v in out[c]]
+    return out
 
 # %% ../nbs/14_power.ipynb #8e94b069
 ALTERNATIVES = ("less", "greater", "two-sided")
@@ -348,40 +391,40 @@ def _sign_flip_one_sided(x: np.ndarray, alternative: str) -> float:
     obs, tol = x.sum(), 1e-9 * float(np.abs(x).sum())
     return float(np.mean(sums <= obs + tol) if alternative == "less" else np.mean(sums >= obs - tol))
 
+# %% ../nbs/14_power.ipynb #99ce09da
+def _check_target(target) -> float:
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) or not math.isfinite(target):
+        raise ValueError(f"target must be a finite loss, got {target!r}")
+    return float(target)
+
+def _one_sample_p_t(x: np.ndarray, target: float, d: np.ndarray, sd: float, alternative: str) -> float:
+    "The one-sample t p of x against `target`; with no spread, 0 or 1 from the sign of the shift."
+    if sd > 0: return float(sps.ttest_1samp(x, target, alternative=alternative).pvalue)
+    return float({"less": d.mean() >= 0, "greater": d.mean() <= 0, "two-sided": d.mean() == 0}[alternative])
+
+def _stop_advice(decision: str, more: float, alternative: str) -> str:
+    want = {"less": ("helps",), "greater": ("hurts",), "two-sided": ("helps", "hurts")}[alternative]
+    if decision in want: return "stop: decided"
+    return f"run about {int(more)} more" if more == more else "undecided: the effect cannot be estimated"
+
+# %% ../nbs/14_power.ipynb #be0b9dc9
 def one_sample_test(losses, target: float, alpha: float = 0.05, alternative: str = "less",
                     value_range: tuple | None = None) -> dict:
     """Runs of one arm against a fixed `target` loss: t, sign-flip and Wilcoxon p on loss − target, the sequential
     decision, the detectable effect and the runs still needed. alternative 'less': the arm's loss is below target."""
     x = as_losses(losses, "losses", min_n=2); alpha = check_unit(alpha, "alpha")
-    check_choice(alternative, "alternative", ALTERNATIVES)
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) or not math.isfinite(target):
-        raise ValueError(f"target must be a finite loss, got {target!r}")
-    d = x - float(target); n, sd = len(d), float(d.std(ddof=1))
+    check_choice(alternative, "alternative", ALTERNATIVES); target = _check_target(target)
+    d = x - target; n, sd = len(d), float(d.std(ddof=1))
     if value_range is not None: check_in_range(d, *check_range(value_range), "loss − target")
-    p_t = float(sps.ttest_1samp(x, float(target), alternative=alternative).pvalue) if sd > 0 else float(
-        {"less": d.mean() >= 0, "greater": d.mean() <= 0, "two-sided": d.mean() == 0}[alternative])
     p_w = float(sps.wilcoxon(d, alternative=alternative).pvalue) if np.any(d != 0) else 1.0
     seq = sequential_test(d, alpha, value_range=value_range)
-    want = {"less": ("helps",), "greater": ("hurts",), "two-sided": ("helps", "hurts")}[alternative]
     more = _more_pairs(float(d.mean()), sd, n, alpha, "paired")
-    stop = "stop: decided" if seq.decision in want else (
-        f"run about {int(more)} more" if more == more else "undecided: the effect cannot be estimated")
-    return dict(n=n, target=float(target), mean_diff=float(d.mean()), alternative=alternative, p_t=p_t,
-                p_signflip=_sign_flip_one_sided(d, alternative), p_wilcoxon=p_w,
-                p_min=(1 if alternative != "two-sided" else 2) / 2 ** n, sequential=seq.decision, sequential_method=seq.method,
-                stop=stop, detectable=detectable_effect(n, sd, alpha, 0.8, "paired") if sd > 0 else math.nan,
+    return dict(n=n, target=target, mean_diff=float(d.mean()), alternative=alternative,
+                p_t=_one_sample_p_t(x, target, d, sd, alternative), p_signflip=_sign_flip_one_sided(d, alternative),
+                p_wilcoxon=p_w, p_min=(1 if alternative != "two-sided" else 2) / 2 ** n, sequential=seq.decision,
+                sequential_method=seq.method, stop=_stop_advice(seq.decision, more, alternative),
+                detectable=detectable_effect(n, sd, alpha, 0.8, "paired") if sd > 0 else math.nan,
                 more_runs=more, note=seq.note)
-
-# %% ../nbs/14_power.ipynb #67b34766
-P_COLUMNS = ("p_t", "p_signflip", "p_min", "p_adjusted")
-
-def format_compare(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    "`compare_arms`' table as strings for printing: p-values via `format_p` (bounds, never 0), numbers to `digits` digits."
-    out = table.copy()
-    for c in out.columns:
-        if c in P_COLUMNS: out[c] = [format_p(v, digits) for v in out[c]]
-        elif out[c].dtype.kind == "f": out[c] = ["—" if v != v else fmt_number(v, digits) for v in out[c]]
-    return out
 
 # %% ../nbs/14_power.ipynb #b3bcce24
 NULL_SHAPES = ("normal", "t3", "lognormal")
@@ -395,6 +438,7 @@ def null_pool(shape: str, sd: float, clip: float = 8.0, size: int = 200_000, see
     x = np.clip(z, -clip, clip) * sd
     return x - x.mean()
 
+# %% ../nbs/14_power.ipynb #d8637719
 def _betting_first(d, value_range, alpha, margin) -> np.ndarray:
     "Decision codes of the betting test stopped at its first decision (or at the last pair), per row of `d`."
     low, high = betting_cs(d, value_range, alpha, margin)
@@ -402,6 +446,19 @@ def _betting_first(d, value_range, alpha, margin) -> np.ndarray:
     decided = codes < 3
     return codes[np.arange(len(d)), np.where(decided.any(1), decided.argmax(1), d.shape[1] - 1)]
 
+# %% ../nbs/14_power.ipynb #99a6f75c
+def _null_row(shape: str, d: np.ndarray, value_range: tuple, alpha: float, margin) -> dict:
+    "Wrong-decision rates of both sequential tests on null differences `d` (and, with a margin, on d + margin)."
+    row = dict(shape=shape, n_sims=len(d), max_pairs=d.shape[1], normal_mixture=float(np.mean(first_decisions(d, alpha)[0] < 2)),
+               betting=float(np.mean(_betting_first(d, value_range, alpha, None) < 2)))
+    if margin is not None:
+        nm = first_decisions(d + margin, alpha, margin)[0]
+        bet = _betting_first(d + margin, value_range, alpha, margin)
+        row |= {"normal_mixture_equivalent_at_margin": float(np.mean((nm == 2) | (nm == 0))),
+                "betting_equivalent_at_margin": float(np.mean((bet == 2) | (bet == 0)))}
+    return row | {"mc_se": math.sqrt(alpha * (1 - alpha) / len(d))}
+
+# %% ../nbs/14_power.ipynb #9b361f8e
 def false_decision_rates(sd: float, value_range: tuple, n_sims: int = 2000, max_n: int = 30, alpha: float = 0.05,
                          margin: float | None = None, seed: int = 0) -> pd.DataFrame:
     """Per null shape: how often each sequential test, checked after every pair and stopped at its first decision,
@@ -411,12 +468,5 @@ def false_decision_rates(sd: float, value_range: tuple, n_sims: int = 2000, max_
     for i, shape in enumerate(NULL_SHAPES):
         pool = null_pool(shape, sd, seed=seed + i)
         d = np.random.default_rng(seed + 10 + i).choice(pool, (n_sims, max_n))
-        row = dict(shape=shape, n_sims=n_sims, max_pairs=max_n, normal_mixture=float(np.mean(first_decisions(d, alpha)[0] < 2)),
-                   betting=float(np.mean(_betting_first(d, value_range, alpha, None) < 2)))
-        if margin is not None:
-            nm = first_decisions(d + margin, alpha, margin)[0]
-            bet = _betting_first(d + margin, value_range, alpha, margin)
-            row |= {"normal_mixture_equivalent_at_margin": float(np.mean((nm == 2) | (nm == 0))),
-                    "betting_equivalent_at_margin": float(np.mean((bet == 2) | (bet == 0)))}
-        rows.append(row | {"mc_se": math.sqrt(alpha * (1 - alpha) / n_sims)})
+        rows.append(_null_row(shape, d, value_range, alpha, margin))
     return pd.DataFrame(rows)

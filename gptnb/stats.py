@@ -37,6 +37,7 @@ def check_unit(value, name: str) -> float:
         raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     return float(value)
 
+# %% ../nbs/12_stats.ipynb #bb6ea2f3
 def record_loss(record: Mapping) -> float:
     "The test loss of a complete run record; a `ValueError` naming the run if it did not complete or has no loss."
     name = record.get("run_name", "<unnamed run>")
@@ -48,6 +49,7 @@ def record_loss(record: Mapping) -> float:
         raise ValueError(f"run {name!r} has no finite test_loss: {loss!r}")
     return float(loss)
 
+# %% ../nbs/12_stats.ipynb #1d12e3ec
 def as_losses(values, name: str = "losses", min_n: int = 1) -> np.ndarray:
     "A 1-D float array from numbers or complete run records; a `ValueError` naming any bad value."
     if values is None or isinstance(values, (str, bytes, Mapping)):
@@ -82,10 +84,12 @@ def fmt_number(x, digits: int = 7) -> str:
     "`x` to `digits` significant digits: how every result in this series prints its numbers."
     return f"{x:.{digits}g}"
 
+# %% ../nbs/12_stats.ipynb #75eb41f9
 def fmt_percent(level: float) -> str:
     "A level as a percentage: 0.95 → '95%'."
     return f"{100 * level:g}%"
 
+# %% ../nbs/12_stats.ipynb #cc1aaeca
 def format_p(p, digits: int = 4) -> str:
     "A p-value to `digits` decimals; below what they can show, a bound ('< 1e-6'), never 0.000000. NaN → '—'."
     digits = int(digits)
@@ -95,6 +99,7 @@ def format_p(p, digits: int = 4) -> str:
         raise ValueError(f"p must be a number in [0, 1] or NaN, got {p!r}")
     return f"< 1e-{digits}" if p < 10 ** -digits else f"{p:.{digits}f}"
 
+# %% ../nbs/12_stats.ipynb #9b92e974
 # From which n each printed interval covered ≥ 93% of the time in every simulated cell (normal, t3, lognormal noise;
 # seed- and test-set-dominated): None = at no simulated n (3, 5, 10). Measured by `interval_coverage` below, which
 # checks these values.
@@ -112,6 +117,7 @@ def coverage_note(interval: str, n: int) -> str:
     where = f"below n={holds}" if holds else "at every simulated n (3–10)"
     return f"caution: {interval} covered < 93% {where} under skewed or heavy-tailed noise (12_stats coverage table)"
 
+# %% ../nbs/12_stats.ipynb #1d42ccdc
 @dataclass(frozen=True)
 class Summary:
     "Mean, population and Bessel SD/variance, and intervals for the mean (t) and the SD (chi-square)."
@@ -134,18 +140,21 @@ class Summary:
                 + "".join(f"\n  {w}" for w in (coverage_note("t (this test set)", self.n),
                                                 coverage_note("SD chi-square", self.n)) if w))
 
+# %% ../nbs/12_stats.ipynb #33f27d8f
 def mean_ci(values, level: float = 0.95) -> tuple:
     "Student-t confidence interval for the mean."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
     half = sps.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return (float(x.mean() - half), float(x.mean() + half))
 
+# %% ../nbs/12_stats.ipynb #53a65f15
 def sd_ci(values, level: float = 0.95) -> tuple:
     "Chi-square confidence interval for the standard deviation σ."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
     df, ss = len(x) - 1, float(((x - x.mean()) ** 2).sum())
     return (math.sqrt(ss / sps.chi2.ppf((1 + level) / 2, df)), math.sqrt(ss / sps.chi2.ppf((1 - level) / 2, df)))
 
+# %% ../nbs/12_stats.ipynb #5338ba26
 def summarize(values, level: float = 0.95) -> Summary:
     "Summary of at least two losses (numbers or complete run records)."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
@@ -173,6 +182,7 @@ class NoiseBand:
         return (f"NoiseBand({self.center:.6f} ± {self.k:g}×{fmt_number(self.sd)}{how}: "
                 f"[{self.low:.6f}, {self.high:.6f}])")
 
+# %% ../nbs/12_stats.ipynb #53eed9a8
 def noise_band(noise, k: float = 3.0, ddof: int = 0) -> NoiseBand:
     "The band mean ± k·SD of the noise runs' losses (`ddof=0`: the post's population SD; `ddof=1`: Bessel)."
     if ddof not in (0, 1): raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
@@ -191,6 +201,7 @@ def _cell(v) -> str:
     if isinstance(v, (list, tuple, set, frozenset)): return "{" + ", ".join(map(str, v)) + "}"
     return str(v)
 
+# %% ../nbs/12_stats.ipynb #df9b30c6
 @dataclass(frozen=True)
 class Table:
     "Rows (dicts) with named columns; `t[i]` is a row, `t['col']` a column."
@@ -207,7 +218,7 @@ class Table:
         fmt = lambda row: "  ".join(s.ljust(w) for s, w in zip(row, widths)).rstrip()
         return "\n".join([fmt(self.columns), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells])
 
-# %% ../nbs/12_stats.ipynb #df9b30c6
+# %% ../nbs/12_stats.ipynb #bd1453b8
 def group_losses(results) -> dict:
     "`{name: losses}` from a mapping of name → loss(es), or from records grouped by their `intervention`."
     if isinstance(results, Mapping):
@@ -218,6 +229,7 @@ def group_losses(results) -> dict:
         groups.setdefault(r.get("intervention"), []).append(r)
     return {k: as_losses(v, str(k)) for k, v in groups.items()}
 
+# %% ../nbs/12_stats.ipynb #09ae69b4
 def verdicts(results, band: NoiseBand, baseline: float | None = None, sort: bool = True) -> Table:
     "Per intervention: mean loss, Δ = loss − baseline (negative: helps), inside the noise band or not, verdict."
     groups = group_losses(results)
@@ -243,12 +255,14 @@ def check_positive(x, name: str) -> float:
         raise ValueError(f"{name} must be a positive finite number, got {x!r}")
     return float(x)
 
+# %% ../nbs/12_stats.ipynb #07478c7e
 def check_n(n) -> int:
     "`n` as an int if it is an integer ≥ 2 (seeds per arm, or pairs), else a `ValueError` naming it."
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer ≥ 2 (seeds per arm, or pairs), got {n!r}")
     return int(n)
 
+# %% ../nbs/12_stats.ipynb #e63ce62d
 def prediction_interval(losses, coverage: float = 0.95) -> tuple:
     "Interval that holds ONE new run's loss with probability `coverage`: mean ± t·s·√(1 + 1/n), s the Bessel SD."
     x, coverage = as_losses(losses, min_n=2), check_unit(coverage, "coverage")
@@ -256,32 +270,38 @@ def prediction_interval(losses, coverage: float = 0.95) -> tuple:
     half = sps.t.ppf(1 - (1 - coverage) / 2, n - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / n)
     return (float(x.mean() - half), float(x.mean() + half))
 
+# %% ../nbs/12_stats.ipynb #f2f5b0dd
 def _sd_scale(n: int, ddof: int) -> float:
     "The band's SD over the Bessel SD: √((n−1)/n) for the population SD, 1 for Bessel's."
     if ddof not in (0, 1): raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
     return math.sqrt((n - 1) / n) if ddof == 0 else 1.0
 
+# %% ../nbs/12_stats.ipynb #cfb004a9
 def band_coverage(k: float, n: int, ddof: int = 0) -> float:
     "True probability that one new run lands inside mean ± k·SD of `n` runs (normal losses; `ddof` 0 or 1)."
     k, n = check_positive(k, "k"), check_n(n)
     return float(2 * sps.t.cdf(k * _sd_scale(n, ddof) * math.sqrt(n / (n + 1)), n - 1) - 1)
 
+# %% ../nbs/12_stats.ipynb #6669bab7
 def k_for_coverage(coverage: float, n: int, ddof: int = 0) -> float:
     "The k for which mean ± k·SD of `n` runs holds one new run with probability `coverage`."
     coverage, n = check_unit(coverage, "coverage"), check_n(n)
     return float(sps.t.ppf((1 + coverage) / 2, n - 1) / (_sd_scale(n, ddof) * math.sqrt(n / (n + 1))))
 
+# %% ../nbs/12_stats.ipynb #6c978cda
 def prediction_band(noise, coverage: float = 0.95) -> NoiseBand:
     "The prediction interval as a `NoiseBand` (Bessel SD, k = t·√(1 + 1/n)), usable wherever a band is."
     x, coverage = as_losses(noise, "noise", min_n=2), check_unit(coverage, "coverage")
     return NoiseBand(float(x.mean()), float(x.std(ddof=1)), k_for_coverage(coverage, len(x), ddof=1), 1, len(x))
 
+# %% ../nbs/12_stats.ipynb #f347723c
 def band_rule(band: NoiseBand) -> str:
     "Words for the rule a band applies, with its true coverage of one new run when `n` is known."
     if band.n is None: return f"±{band.k:g} SD (coverage unknown: n not given)"
     cov = band_coverage(band.k, band.n, band.ddof)
     return f"±{band.k:.4g} SD (ddof={band.ddof}) of {band.n} runs: {100 * cov:.1f}% prediction interval"
 
+# %% ../nbs/12_stats.ipynb #c5085204
 def verdict_frame(results, band: NoiseBand, baseline: float | None = None) -> pd.DataFrame:
     "`verdicts` as a DataFrame, with the band and the rule that made each verdict (and its true coverage)."
     df = pd.DataFrame(list(verdicts(results, band, baseline)))
@@ -294,6 +314,7 @@ def seed_key(record: Mapping) -> tuple:
     "The seeds that identify a run within an arm: `(init_seed, train_seed, data_seed)`."
     return (record.get("init_seed"), record.get("train_seed"), record.get("data_seed"))
 
+# %% ../nbs/12_stats.ipynb #94d09e65
 def _by_seeds(records, arm: str) -> dict:
     out = {}
     for r in records:
@@ -305,6 +326,7 @@ def _by_seeds(records, arm: str) -> dict:
         out[k] = r
     return out
 
+# %% ../nbs/12_stats.ipynb #f25e5d48
 def pair_by_seeds(baseline: Sequence[Mapping], treated: Sequence[Mapping], drop_unpaired: bool = False) -> list:
     "`[(seeds, baseline_record, treated_record)]` for the runs on matching `(init_seed, train_seed, data_seed)`."
     b, t = _by_seeds(baseline, "baseline"), _by_seeds(treated, "treated")
@@ -316,6 +338,7 @@ def pair_by_seeds(baseline: Sequence[Mapping], treated: Sequence[Mapping], drop_
     if not keys: raise ValueError("no baseline and treated runs share seeds")
     return [(k, b[k], t[k]) for k in keys]
 
+# %% ../nbs/12_stats.ipynb #176fa9b6
 def same_initial_weights(pairs: Sequence[tuple]) -> tuple:
     "Per pair from `pair_by_seeds`: did both runs start from identical weights (sha256)? None where a hash is missing."
     def same(b, t):
@@ -323,13 +346,14 @@ def same_initial_weights(pairs: Sequence[tuple]) -> tuple:
         return None if hb is None or ht is None else hb == ht
     return tuple(same(b, t) for _, b, t in pairs)
 
-# %% ../nbs/12_stats.ipynb #94d09e65
+# %% ../nbs/12_stats.ipynb #dafd1167
 def _sign_sums(d: np.ndarray) -> np.ndarray:
     "Σ ±dᵢ over all 2ⁿ sign patterns."
     sums = np.zeros(1)
     for x in d: sums = np.concatenate([sums + x, sums - x])
     return sums
 
+# %% ../nbs/12_stats.ipynb #257f2702
 def sign_flip_test(diffs, exact_max_n: int = 20, n_resamples: int = 100_000, seed: int = 0) -> tuple:
     "Two-sided sign-flip permutation p-value for mean(diffs) = 0: `(p, method)`, exact for n ≤ `exact_max_n`."
     d = as_losses(diffs, "diffs")
@@ -366,6 +390,7 @@ class PairedResult:
                 f"{fmt_percent(self.level)} CI=[{fmt_number(self.ci[0])}, {fmt_number(self.ci[1])}], "
                 f"p={format_p(self.p)} {self.method})" + (f"\n  {w}" if (w := coverage_note("t (this test set)", self.n)) else ""))
 
+# %% ../nbs/12_stats.ipynb #2c1c504a
 def paired_losses(baseline, treated, drop_unpaired: bool = False) -> tuple:
     "`(b, t, keys, same_initial_weights)`: losses of matching runs; records paired by seeds, plain lists by position."
     is_rec = [bool(len(x)) and all(isinstance(r, Mapping) for r in x) for x in (list(baseline), list(treated))]
@@ -378,6 +403,7 @@ def paired_losses(baseline, treated, drop_unpaired: bool = False) -> tuple:
     if len(b) != len(t): raise ValueError(f"paired losses need equal lengths, got {len(b)} baseline and {len(t)} treated")
     return b, t, tuple(range(len(b))), (None,) * len(b)
 
+# %% ../nbs/12_stats.ipynb #3969b855
 def paired_test(baseline, treated, level: float = 0.95, drop_unpaired: bool = False, exact_max_n: int = 20,
                 n_resamples: int = 100_000, seed: int = 0) -> PairedResult:
     "Paired t interval and sign-flip p-value; records are paired by seeds, plain lists by position."
@@ -407,6 +433,7 @@ class WelchResult:
                 f"p={fmt_number(self.p, 4)}, {fmt_percent(self.level)} CI=[{fmt_number(self.ci[0])}, "
                 f"{fmt_number(self.ci[1])}], n={self.n_baseline}+{self.n_treated})")
 
+# %% ../nbs/12_stats.ipynb #e5ffff59
 def welch_test(baseline, treated, level: float = 0.95) -> WelchResult:
     "Welch's t-test of Δ = mean(treated) − mean(baseline), two-sided, with its t interval."
     level = check_unit(level, "level")
@@ -428,6 +455,7 @@ def check_choice(value, name: str, choices) -> str:
     if value not in choices: raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 
+# %% ../nbs/12_stats.ipynb #911a9b68
 def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     "Holm (family-wise error) or Benjamini–Hochberg (`'bh'`, false discovery rate) adjusted p-values."
     check_choice(method, "method", ADJUST_METHODS)
@@ -439,6 +467,7 @@ def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     from statsmodels.stats.multitest import multipletests   # imported here: statsmodels is slow to import
     return multipletests(np.array(items, dtype=float), method=ADJUST_METHODS[method])[1]
 
+# %% ../nbs/12_stats.ipynb #d348a37c
 def _one_comparison(baseline, treated, test: str, drop_unpaired: bool) -> tuple:
     "(n, Δ = mean(treated − baseline), raw two-sided p) of one arm against the baseline."
     if test == "welch":
@@ -450,6 +479,7 @@ def _one_comparison(baseline, treated, test: str, drop_unpaired: bool) -> tuple:
     t = pr.mean_diff / (pr.sd_diff / math.sqrt(pr.n))
     return pr.n, pr.mean_diff, float(2 * sps.t.sf(abs(t), pr.n - 1))
 
+# %% ../nbs/12_stats.ipynb #1fac0a95
 def pvalue_verdicts(baseline, arms: Mapping, test: str = "paired-t", adjust: str = "holm", alpha: float = 0.05,
                     drop_unpaired: bool = False) -> pd.DataFrame:
     "Each arm against the baseline: Δ = treated − baseline (negative: helps), raw and adjusted p, verdict and its rule."
@@ -473,6 +503,7 @@ def check_count(x, name: str, low: int = 1) -> int:
         raise ValueError(f"{name} must be an integer ≥ {low}, got {x!r}")
     return int(x)
 
+# %% ../nbs/12_stats.ipynb #7b3af1db
 def _loss_matrix(values, name: str) -> np.ndarray:
     "A finite 2-D float array (seeds × test sequences), or a `ValueError` naming its shape or bad cells."
     y = np.asarray(values, dtype=float)
@@ -482,11 +513,13 @@ def _loss_matrix(values, name: str) -> np.ndarray:
         raise ValueError(f"{name} holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
     return y
 
+# %% ../nbs/12_stats.ipynb #dd3c7094
 def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
     "How often each of `n` items is drawn in each of `n_boot` bootstrap resamples: shape (n_boot, n)."
     draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
     return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
 
+# %% ../nbs/12_stats.ipynb #b0e9603a
 @dataclass(frozen=True)
 class BootstrapResult:
     "A bootstrap estimate of Δ = mean(treated) − mean(baseline) (loss, nats; negative: the intervention helps)."
@@ -506,6 +539,7 @@ class BootstrapResult:
                 f"se={fmt_number(self.se, 4)}, n_boot={self.n_boot}, paired={self.paired}"
                 f"{'; ' + self.note if self.note else ''})")
 
+# %% ../nbs/12_stats.ipynb #7e3fa46c
 BOOT_INTERVALS = ("t", "percentile")
 
 def boot_t_interval(estimate: float, se: float, n: int, level: float) -> tuple:
@@ -513,6 +547,7 @@ def boot_t_interval(estimate: float, se: float, n: int, level: float) -> tuple:
     half = sps.t.ppf((1 + level) / 2, n - 1) * se * math.sqrt(n / (n - 1))
     return (estimate - half, estimate + half)
 
+# %% ../nbs/12_stats.ipynb #a3644ec1
 def multi_bootstrap(baseline, treated, paired: bool = True, n_boot: int = 2000, level: float = 0.95,
                     seed: int = 0, interval: str = "t") -> BootstrapResult:
     """Multi-bootstrap (seeds and test sequences resampled jointly) of Δ = mean(treated) − mean(baseline); negative Δ
@@ -567,6 +602,7 @@ class SuperiorityResult:
                 f"{self.ci[1]:.3f}] ({self.interval}), n={self.n}, paired={self.paired}, "
                 f"threshold={fmt_number(self.threshold)}{'; ' + self.note if self.note else ''})")
 
+# %% ../nbs/12_stats.ipynb #b2c55cb9
 def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
     "Exact interval for a proportion from `wins` of `n` (ties counted as losses for the low end, as wins for the high)."
     from statsmodels.stats.proportion import proportion_confint   # imported here: statsmodels is slow to import
@@ -574,10 +610,12 @@ def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
     high = proportion_confint(wins + ties, n, alpha=1 - level, method="beta")[1]
     return float(np.nan_to_num(low)), float(np.nan_to_num(high, nan=1.0))
 
+# %% ../nbs/12_stats.ipynb #9656a65e
 def _wins(margin: np.ndarray, threshold: float) -> np.ndarray:
     "1 where baseline − treated exceeds the threshold, ½ on a tie, else 0."
     return (margin > threshold) + 0.5 * (margin == threshold)
 
+# %% ../nbs/12_stats.ipynb #c8ef8411
 def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0.95, paired: bool = True,
                      n_boot: int = 2000, seed: int = 0) -> SuperiorityResult:
     "P(treated loss < baseline loss − threshold) on a new seed pair (paired) or a new run of each arm (unpaired)."
@@ -611,6 +649,7 @@ def sim_noise(rng, shape: str, size) -> np.ndarray:
     if shape == "t3": return rng.standard_t(3, size) / math.sqrt(3)
     return (rng.lognormal(0, 1, size) - math.exp(0.5)) / math.sqrt((math.e - 1) * math.e)
 
+# %% ../nbs/12_stats.ipynb #f9ffbfac
 def _boot_means(rng, d: np.ndarray, n_boot: int) -> np.ndarray:
     "Multi-bootstrap means of each experiment's matrix `d` (experiments × seeds × sequences): (experiments, n_boot)."
     s, n, j = d.shape
@@ -622,8 +661,10 @@ def _boot_means(rng, d: np.ndarray, n_boot: int) -> np.ndarray:
         out[a:a + k] = ((rows @ d[a:a + k]) * cols).sum(2) / (n * j)
     return out
 
+# %% ../nbs/12_stats.ipynb #437a8927
 def _covers(lo, hi, truth) -> float: return float(np.mean((lo <= truth) & (truth <= hi)))
 
+# %% ../nbs/12_stats.ipynb #27040895
 def _mean_cells(rng, shape: str, case: str, n: int, sims: int, level: float) -> dict:
     "Coverage of the mean-difference intervals (and, seed-dominated, the SD and prediction intervals) in one cell."
     sd_seed, sd_seq = SIM_CASES[case]
@@ -644,12 +685,14 @@ def _mean_cells(rng, shape: str, case: str, n: int, sims: int, level: float) -> 
         out["prediction interval"] = float(np.mean(np.abs(new_run - m) <= pi))
     return out
 
+# %% ../nbs/12_stats.ipynb #b147b649
 def _true_p_better(rng, shape: str, shift: float, unpaired: bool) -> float:
     "P(shift + noise < 0), or for two independent runs P(shift + noise₁ − noise₂ < 0), from a million draws."
     x = shift + sim_noise(rng, shape, 1_000_000)
     if unpaired: x = x - sim_noise(rng, shape, 1_000_000)
     return float(np.mean(x < 0))
 
+# %% ../nbs/12_stats.ipynb #c35ce78a
 def _superiority_cells(rng, shape: str, n: int, sims: int, level: float, shift: float = -0.5) -> dict:
     "Coverage of the P(A>B) intervals (true P ≈ 0.7) and of Welch's interval, on run-level differences."
     from statsmodels.stats.proportion import proportion_confint
@@ -670,6 +713,7 @@ def _superiority_cells(rng, shape: str, n: int, sims: int, level: float, shift: 
             "P(A>B) unpaired bootstrap": _covers(ulo, uhi, _true_p_better(rng, shape, shift, True)),
             "Welch t": _covers(diff - half, diff + half, shift)}
 
+# %% ../nbs/12_stats.ipynb #1e857683
 def interval_coverage(n_sims: int = 2000, ns=(3, 5, 10), level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     "Simulated coverage of every printed interval: one row per (interval, regime, noise shape, n)."
     n_sims, level = check_count(n_sims, "n_sims", 100), check_unit(level, "level")
@@ -684,6 +728,7 @@ def interval_coverage(n_sims: int = 2000, ns=(3, 5, 10), level: float = 0.95, se
                      for k, v in _superiority_cells(rng, shape, n, n_sims, level).items()]
     return pd.DataFrame(rows).assign(n_sims=n_sims, level=level)
 
+# %% ../nbs/12_stats.ipynb #0964e5ca
 def coverage_holds_from(table: pd.DataFrame, floor: float = 0.93) -> dict:
     "Per interval: the smallest simulated n from which every cell covers ≥ `floor` (None: not within the simulated n)."
     out = {}
@@ -704,6 +749,7 @@ def figure_axes(ax, size) -> tuple:
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.add_subplot()
 
+# %% ../nbs/12_stats.ipynb #857ad10f
 def plot_noise_strip(results, band: NoiseBand | Mapping | None = None, baseline: float | None = None, ax=None,
                      title: str = "Test loss per intervention against the seed-noise band"):
     "Strip plot of test loss per intervention with the noise band(s) shaded; returns the Figure."
@@ -761,6 +807,7 @@ def _val_curve(item, i: int) -> tuple:
     m = read_metrics(p)
     return (p.name if p.is_dir() else p.parent.name), m["val_step"], m["val_loss"]
 
+# %% ../nbs/12_stats.ipynb #167e4df2
 def curve_noise(runs, level: float = 0.95) -> pd.DataFrame:
     "Per evaluation step across the runs of one arm: n, mean validation loss, seed SD (Bessel) and its chi-square CI."
     level = check_unit(level, "level")
@@ -776,6 +823,7 @@ def curve_noise(runs, level: float = 0.95) -> pd.DataFrame:
     out.index.name = "step"
     return out
 
+# %% ../nbs/12_stats.ipynb #d4e472f2
 def plot_curve_noise(table: pd.DataFrame, ax=None, title: str = "Seed SD of the validation loss"):
     "The seed SD at every evaluation step with its interval band (log scale); returns the Figure."
     fig, ax = figure_axes(ax, (5, 2.8))

@@ -21,7 +21,7 @@ __all__ = ['CI_METHODS', 'SEED_FACTORS', 'Component', 'VarianceSplit', 'one_fact
            'crossed_split', 'main_effect_mean_squares', 'seed_cube', 'crossed3_split', 'RemlResult', 'reml_components',
            'plot_variance_split']
 
-# %% ../nbs/13_variance.ipynb #d3b3614c
+# %% ../nbs/13_variance.ipynb #cb6f2bb3
 @dataclass(frozen=True)
 class Component:
     "One variance component with its confidence interval for the variance."
@@ -36,6 +36,18 @@ class Component:
     @property
     def sd_ci(self) -> tuple: return tuple(math.sqrt(v) if v == v else v for v in self.ci)
 
+# %% ../nbs/13_variance.ipynb #e654fcf1
+def _chi2_ci(var: float, df: float, level: float) -> tuple:
+    return (df * var / sps.chi2.ppf((1 + level) / 2, df), df * var / sps.chi2.ppf((1 - level) / 2, df))
+
+# %% ../nbs/13_variance.ipynb #614d1939
+def _component_line(c: Component, p: str) -> str:
+    "One component as a line of the split's printout (`p`: the level as a percentage)."
+    return (f"  {c.name:<12} var={fmt_number(c.var, 4):<10} sd={fmt_number(c.sd, 4):<10} "
+            f"{p} CI sd=[{fmt_number(c.sd_ci[0], 4)}, {fmt_number(c.sd_ci[1], 4)}] "
+            f"df={c.df:.3g}{'  (clipped at 0)' if c.clipped else ''}")
+
+# %% ../nbs/13_variance.ipynb #8ee18901
 @dataclass(frozen=True)
 class VarianceSplit:
     "Variance components of seed noise, the init/train variance ratio and (one-factor design) its F interval."
@@ -51,22 +63,18 @@ class VarianceSplit:
             if c.name == name: return c
         raise KeyError(name)
 
-    def __repr__(self):
-        p = fmt_percent(self.level)
-        lines = [f"VarianceSplit({self.layout}, {p} intervals)"]
-        for c in self.components:
-            lines.append(f"  {c.name:<12} var={fmt_number(c.var, 4):<10} sd={fmt_number(c.sd, 4):<10} "
-                         f"{p} CI sd=[{fmt_number(c.sd_ci[0], 4)}, {fmt_number(c.sd_ci[1], 4)}] "
-                         f"df={c.df:.3g}{'  (clipped at 0)' if c.clipped else ''}")
-        ci = f", {p} CI [{fmt_number(self.ratio_ci[0], 4)}, {fmt_number(self.ratio_ci[1], 4)}]" if self.ratio_ci else ""
-        lines.append(f"  init/train variance ratio {fmt_number(self.ratio, 4)}{ci}")
-        if self.note: lines.append(f"  note: {self.note}")
-        return "\n".join(lines)
+# %% ../nbs/13_variance.ipynb #94ab816f
+def _split_repr(self: VarianceSplit) -> str:
+    p = fmt_percent(self.level)
+    lines = [f"VarianceSplit({self.layout}, {p} intervals)"] + [_component_line(c, p) for c in self.components]
+    ci = f", {p} CI [{fmt_number(self.ratio_ci[0], 4)}, {fmt_number(self.ratio_ci[1], 4)}]" if self.ratio_ci else ""
+    lines.append(f"  init/train variance ratio {fmt_number(self.ratio, 4)}{ci}")
+    if self.note: lines.append(f"  note: {self.note}")
+    return "\n".join(lines)
 
-def _chi2_ci(var: float, df: float, level: float) -> tuple:
-    return (df * var / sps.chi2.ppf((1 + level) / 2, df), df * var / sps.chi2.ppf((1 - level) / 2, df))
+VarianceSplit.__repr__ = _split_repr   # defined beside the class: the printout is a step of its own
 
-# %% ../nbs/13_variance.ipynb #cb6f2bb3
+# %% ../nbs/13_variance.ipynb #11da2955
 def _check_one_factor(records, varied: str, fixed: tuple, label: str):
     recs = [r for r in records if isinstance(r, Mapping)]
     if not recs: return
@@ -80,15 +88,19 @@ def _check_one_factor(records, varied: str, fixed: tuple, label: str):
         raise ValueError(f"{label}: train_seed=None does not hold the training stream fixed across init seeds; "
                          "re-seed the training loop (train_seed=<int>)")
 
+# %% ../nbs/13_variance.ipynb #c2157d72
+def _one_factor_component(name: str, values, level: float) -> Component:
+    x = as_losses(values, f"{name}_varied", min_n=2)
+    var = float(x.var(ddof=1))
+    return Component(name, var, _chi2_ci(var, len(x) - 1, level), len(x) - 1)
+
+# %% ../nbs/13_variance.ipynb #1a708e36
 def one_factor_split(init_varied, train_varied, level: float = 0.95) -> VarianceSplit:
     "Design (a): init noise from runs varying only init_seed, training noise from runs varying only train_seed."
     level = check_unit(level, "level")
     _check_one_factor(list(init_varied), "init_seed", ("train_seed", "data_seed"), "init_varied")
     _check_one_factor(list(train_varied), "train_seed", ("init_seed", "data_seed"), "train_varied")
-    comps = []
-    for name, vals in (("init", init_varied), ("train", train_varied)):
-        x = as_losses(vals, f"{name}_varied", min_n=2)
-        var = float(x.var(ddof=1)); comps.append(Component(name, var, _chi2_ci(var, len(x) - 1, level), len(x) - 1))
+    comps = [_one_factor_component(name, vals, level) for name, vals in (("init", init_varied), ("train", train_varied))]
     (vi, di), (vt, dt) = (comps[0].var, comps[0].df), (comps[1].var, comps[1].df)
     if vt == 0: return VarianceSplit("one-factor", tuple(comps), math.inf, None, level, "training-noise variance is 0")
     r = vi / vt
@@ -96,7 +108,7 @@ def one_factor_split(init_varied, train_varied, level: float = 0.95) -> Variance
     return VarianceSplit("one-factor", tuple(comps), r, ci, level,
                          "each variance includes the init×train interaction; Bessel (ddof=1) variances")
 
-# %% ../nbs/13_variance.ipynb #9b4a81ed
+# %% ../nbs/13_variance.ipynb #0ead2700
 @lru_cache(maxsize=1024)
 def _mls_constants(level: float, d1: float, d2: float) -> tuple:
     "G₁, H₁, G₂, H₂, G₁₂, H₁₂ of the MLS interval (cached: a simulation asks for the same few again and again)."
@@ -108,6 +120,7 @@ def _mls_constants(level: float, d1: float, d2: float) -> tuple:
     return (G1, H1, G2, H2, ((F1 - 1) ** 2 - G1 ** 2 * F1 ** 2 - H2 ** 2) / F1,
             ((1 - F2) ** 2 - H1 ** 2 * F2 ** 2 - G2 ** 2) / F2)
 
+# %% ../nbs/13_variance.ipynb #261356d0
 def mls_interval(m1, d1, c1, m2=0.0, d2=math.inf, c2=0.0, level: float = 0.95) -> tuple:
     "MLS interval for θ = c₁M₁ − c₂M₂ (independent mean squares Mᵢ on dᵢ df), truncated at 0; vectorised over Mᵢ."
     x1, x2 = c1 * np.asarray(m1, float), c2 * np.asarray(m2, float)
@@ -116,6 +129,7 @@ def mls_interval(m1, d1, c1, m2=0.0, d2=math.inf, c2=0.0, level: float = 0.95) -
     high = x1 - x2 + np.sqrt(H1 ** 2 * x1 ** 2 + G2 ** 2 * x2 ** 2 + H12 * x1 * x2)
     return np.maximum(low, 0.0), np.maximum(high, 0.0)   # with one mean square: the exact chi-square interval
 
+# %% ../nbs/13_variance.ipynb #0339da88
 CI_METHODS = ("mls", "satterthwaite")
 
 def _diff_component(name, m1, d1, m2, d2, c, level, method) -> Component:
@@ -128,6 +142,7 @@ def _diff_component(name, m1, d1, m2, d2, c, level, method) -> Component:
     if est <= 0: return Component(name, 0.0, (0.0, math.nan), math.nan, True)
     return Component(name, est, _chi2_ci(est, df, level), df)
 
+# %% ../nbs/13_variance.ipynb #773aa1dd
 def _check_grid(grid, factors: int) -> np.ndarray:
     "A finite float array with `factors` seed axes of ≥ 2 levels and a replicate axis (added when missing)."
     y = np.asarray(grid, dtype=float)
@@ -137,7 +152,7 @@ def _check_grid(grid, factors: int) -> np.ndarray:
     if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y)).tolist()}")
     return y
 
-# %% ../nbs/13_variance.ipynb #614d1939
+# %% ../nbs/13_variance.ipynb #842d84e1
 def _level_key(v): return (v is not None, v if isinstance(v, (int, float)) else repr(v))
 
 def seed_grid(records: Sequence[Mapping]) -> tuple:
@@ -153,27 +168,40 @@ def seed_grid(records: Sequence[Mapping]) -> tuple:
     if len(reps) > 1: raise ValueError(f"unbalanced grid: cells hold different numbers of runs {sorted(reps)}")
     return np.array([[cells[(i, t)] for t in trains] for i in inits]), inits, trains
 
-def crossed_split(grid, level: float = 0.95, method: str = "mls") -> VarianceSplit:
-    "Design (b): two-way random-effects ANOVA of an init × train grid (array (a, b) or (a, b, r), or records)."
-    level, method = check_unit(level, "level"), check_choice(method, "method", CI_METHODS)
-    if not isinstance(grid, np.ndarray) and len(grid) and isinstance(grid[0], Mapping): grid = seed_grid(grid)[0]
-    y = _check_grid(grid, 2)
+# %% ../nbs/13_variance.ipynb #fbfc4a77
+def _two_way_mean_squares(y: np.ndarray) -> tuple:
+    "`((MS_A, df), (MS_B, df), (MS_AB, df), cell means)` of an (a, b, r) grid: init, train and their interaction."
     a, b, r = y.shape
     cell, m = y.mean(2), y.mean()
     ra, cb = cell.mean(1), cell.mean(0)
     ms_a, df_a = b * r * ((ra - m) ** 2).sum() / (a - 1), a - 1
     ms_b, df_b = a * r * ((cb - m) ** 2).sum() / (b - 1), b - 1
     ms_ab, df_ab = r * ((cell - ra[:, None] - cb[None, :] + m) ** 2).sum() / ((a - 1) * (b - 1)), (a - 1) * (b - 1)
+    return (ms_a, df_a), (ms_b, df_b), (ms_ab, df_ab), cell
+
+# %% ../nbs/13_variance.ipynb #9e0979c3
+def _residual_components(y: np.ndarray, cell, ms_ab: float, df_ab: float, level: float, method: str) -> tuple:
+    "`(components, note)` below the main effects of an (a, b, r) grid: the residual, and with r > 1 the interaction."
+    a, b, r = y.shape
+    if r == 1:
+        return ([Component("residual", ms_ab, _chi2_ci(ms_ab, df_ab, level), df_ab)],
+                "one run per cell: the residual is the init×train interaction plus run-to-run noise")
+    ms_e, df_e = ((y - cell[..., None]) ** 2).sum() / (a * b * (r - 1)), a * b * (r - 1)
+    return ([_diff_component("interaction", ms_ab, df_ab, ms_e, df_e, r, level, method),
+             Component("residual", ms_e, _chi2_ci(ms_e, df_e, level), df_e)], f"{r} runs per cell")
+
+# %% ../nbs/13_variance.ipynb #a69ccbd5
+def crossed_split(grid, level: float = 0.95, method: str = "mls") -> VarianceSplit:
+    "Design (b): two-way random-effects ANOVA of an init × train grid (array (a, b) or (a, b, r), or records)."
+    level, method = check_unit(level, "level"), check_choice(method, "method", CI_METHODS)
+    if not isinstance(grid, np.ndarray) and len(grid) and isinstance(grid[0], Mapping): grid = seed_grid(grid)[0]
+    y = _check_grid(grid, 2)
+    a, b, r = y.shape
+    (ms_a, df_a), (ms_b, df_b), (ms_ab, df_ab), cell = _two_way_mean_squares(y)
     comps = [_diff_component("init", ms_a, df_a, ms_ab, df_ab, b * r, level, method),
              _diff_component("train", ms_b, df_b, ms_ab, df_ab, a * r, level, method)]
-    if r == 1:
-        comps.append(Component("residual", ms_ab, _chi2_ci(ms_ab, df_ab, level), df_ab))
-        note = "one run per cell: the residual is the init×train interaction plus run-to-run noise"
-    else:
-        ms_e, df_e = ((y - cell[..., None]) ** 2).sum() / (a * b * (r - 1)), a * b * (r - 1)
-        comps += [_diff_component("interaction", ms_ab, df_ab, ms_e, df_e, r, level, method),
-                  Component("residual", ms_e, _chi2_ci(ms_e, df_e, level), df_e)]
-        note = f"{r} runs per cell"
+    rest, note = _residual_components(y, cell, ms_ab, df_ab, level, method)
+    comps += rest
     clipped = [c.name for c in comps if c.clipped]
     if clipped: note += f"; {', '.join(clipped)} estimated below 0 and clipped at 0"
     note += f"; {'MLS' if method == 'mls' else 'Satterthwaite'} intervals"
@@ -193,6 +221,7 @@ def main_effect_mean_squares(y: np.ndarray) -> tuple:
         ss_left, df_left = ss_left - ss, df_left - (y.shape[axis] - 1)
     return effects, (ss_left / df_left, df_left)
 
+# %% ../nbs/13_variance.ipynb #83ea396b
 SEED_FACTORS = ("init_seed", "train_seed", "data_seed")
 
 def seed_cube(records: Sequence[Mapping], factors: Sequence[str] = SEED_FACTORS) -> tuple:
@@ -209,6 +238,7 @@ def seed_cube(records: Sequence[Mapping], factors: Sequence[str] = SEED_FACTORS)
     if len(reps) > 1: raise ValueError(f"unbalanced grid: cells hold different numbers of runs {sorted(reps)}")
     return np.array([cells[k] for k in product(*levels)]).reshape(*map(len, levels), reps.pop()), levels
 
+# %% ../nbs/13_variance.ipynb #cf5494df
 def crossed3_split(grid, level: float = 0.95) -> VarianceSplit:
     "Three crossed seeds (init × train × data): main-effect components and residual (interactions pooled), MLS intervals."
     level = check_unit(level, "level")
@@ -223,6 +253,7 @@ def crossed3_split(grid, level: float = 0.95) -> VarianceSplit:
     vt = comps[1].var
     return VarianceSplit("crossed three-way", tuple(comps), comps[0].var / vt if vt else math.inf, None, level, note)
 
+# %% ../nbs/13_variance.ipynb #ceb81188
 @dataclass(frozen=True)
 class RemlResult:
     "REML variance components (`result['init']` etc.), whether the fit converged, and every warning it raised."
@@ -235,14 +266,19 @@ class RemlResult:
     statsmodels_criterion: float
 
     def __getitem__(self, name): return self.components[name]
-    def __repr__(self):
-        comps = ", ".join(f"{k}={v:.4g}" for k, v in self.components.items())
-        sm = ", ".join(f"{k}={v:.4g}" for k, v in self.statsmodels.items())
-        lines = [f"RemlResult({comps}; converged={self.converged}, at 0: {list(self.boundary) or 'none'}, "
-                 f"criterion {self.criterion:.6f})", f"  statsmodels MixedLM: {sm}, criterion {self.statsmodels_criterion:.6f}",
-                 "  the residual pools every interaction with run-to-run noise"]
-        return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
 
+# %% ../nbs/13_variance.ipynb #5e022e06
+def _reml_repr(self: RemlResult) -> str:
+    comps = ", ".join(f"{k}={v:.4g}" for k, v in self.components.items())
+    sm = ", ".join(f"{k}={v:.4g}" for k, v in self.statsmodels.items())
+    lines = [f"RemlResult({comps}; converged={self.converged}, at 0: {list(self.boundary) or 'none'}, "
+             f"criterion {self.criterion:.6f})", f"  statsmodels MixedLM: {sm}, criterion {self.statsmodels_criterion:.6f}",
+             "  the residual pools every interaction with run-to-run noise"]
+    return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
+
+RemlResult.__repr__ = _reml_repr
+
+# %% ../nbs/13_variance.ipynb #a83e1a0d
 def _reml_kernels(shape, interaction: bool) -> dict:
     "Z Zᵀ of each random factor of a crossed grid (last axis: replicates), in the grid's C order."
     idx = np.indices(shape).reshape(len(shape), -1)
@@ -250,6 +286,7 @@ def _reml_kernels(shape, interaction: bool) -> dict:
     if interaction: z["interaction"] = (idx[0] * shape[1] + idx[1])[:, None] == np.arange(shape[0] * shape[1])[None, :]
     return {n: (m.astype(float) @ m.T.astype(float)) for n, m in z.items()}
 
+# %% ../nbs/13_variance.ipynb #580b1104
 def _reml_profile(eta, y, kernels) -> tuple:
     "(−2·REML log-likelihood with the residual variance profiled out, up to a constant; that residual variance)."
     n = len(y); h = np.eye(n) + sum(math.exp(e) * k for e, k in zip(eta, kernels))
@@ -257,23 +294,37 @@ def _reml_profile(eta, y, kernels) -> tuple:
     q = ly @ ly - (l1 @ ly) ** 2 / (l1 @ l1)
     return float(2 * np.log(np.diag(c)).sum() + math.log(l1 @ l1) + (n - 1) * math.log(q / (n - 1)) + n - 1), q / (n - 1)
 
+# %% ../nbs/13_variance.ipynb #1550249d
+def _fit_face(y, ks: list) -> tuple:
+    "`(η, converged)`: the REML optimum with the components of the kernels `ks` free, in log scale."
+    from scipy import optimize
+    eta = np.zeros(len(ks))
+    if not ks: return eta, True
+    f = lambda e: _reml_profile(e, y, ks)[0]
+    r = optimize.minimize(f, eta, method="Nelder-Mead", options=dict(xatol=1e-10, fatol=1e-14, maxiter=20_000))
+    r2 = optimize.minimize(f, r.x, method="BFGS", options=dict(gtol=1e-9))
+    return (r2.x if r2.fun <= r.fun else r.x), bool(r.success) and bool(np.all(np.abs(r.x) < 40))
+
+# %% ../nbs/13_variance.ipynb #05d4287a
 def _reml_faces(y, kernels: dict) -> list:
     "The REML optimum on every face of the parameter space (each subset of components free, the rest at 0)."
     from itertools import combinations
-    from scipy import optimize
     names, fits = list(kernels), []
     for k in range(len(names) + 1):
         for free in combinations(names, k):
-            ks, ok, eta = [kernels[n] for n in free], True, np.zeros(k)
-            if k:
-                f = lambda e: _reml_profile(e, y, ks)[0]
-                r = optimize.minimize(f, eta, method="Nelder-Mead", options=dict(xatol=1e-10, fatol=1e-14, maxiter=20_000))
-                r2 = optimize.minimize(f, r.x, method="BFGS", options=dict(gtol=1e-9))
-                eta, ok = (r2.x if r2.fun <= r.fun else r.x), bool(r.success) and bool(np.all(np.abs(r.x) < 40))
+            ks = [kernels[n] for n in free]
+            eta, ok = _fit_face(y, ks)
             crit, s2 = _reml_profile(eta, y, ks)
             fits.append((crit, free, dict(zip(free, np.exp(eta) * s2)), s2, ok))
     return fits
 
+# %% ../nbs/13_variance.ipynb #a119f794
+def _best_face(fits: list, tol: float) -> tuple:
+    "The `(criterion, free, variances, residual, converged)` of the chosen face: the smallest within `tol` of the best."
+    best = min(f[0] for f in fits)
+    return min((f for f in fits if f[0] <= best + tol), key=lambda f: (len(f[1]), f[0]))
+
+# %% ../nbs/13_variance.ipynb #624eaab6
 def _reml_criterion(var: dict, s2: float, y, kernels: dict) -> float:
     "−2·REML log-likelihood (same constant as `_reml_profile`) at given component variances and residual variance."
     n = len(y); h = np.eye(n) + sum(var.get(k, 0.0) / s2 * m for k, m in kernels.items())
@@ -281,6 +332,7 @@ def _reml_criterion(var: dict, s2: float, y, kernels: dict) -> float:
     q = ly @ ly - (l1 @ ly) ** 2 / (l1 @ l1)
     return float(n * math.log(s2) + 2 * np.log(np.diag(c)).sum() + math.log(l1 @ l1) - math.log(s2) + q / s2)
 
+# %% ../nbs/13_variance.ipynb #1352392a
 def _statsmodels_reml(y: np.ndarray, names: list, interaction: bool) -> tuple:
     "(components, warnings as text) of statsmodels' MixedLM REML fit; its warnings are kept, not silenced."
     import warnings
@@ -295,20 +347,23 @@ def _statsmodels_reml(y: np.ndarray, names: list, interaction: bool) -> tuple:
     texts = tuple(dict.fromkeys(f"statsmodels {w.category.__name__}: {w.message}" for w in caught))
     return pd.Series(dict(zip(fit.model.exog_vc.names, fit.vcomp)) | {"residual": fit.scale}), texts
 
+# %% ../nbs/13_variance.ipynb #40c0e200
+def _check_reml_grid(grid) -> np.ndarray:
+    y = np.asarray(grid, dtype=float)
+    if not 3 <= y.ndim <= 4: raise ValueError(f"need 2 or 3 seed axes and a replicate axis, got shape {y.shape}")
+    if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
+    return y
+
+# %% ../nbs/13_variance.ipynb #f2bea66b
 def reml_components(grid, interaction: bool = False, tol: float = 1e-7) -> RemlResult:
     """Boundary-aware REML variance components of a crossed seed grid (array (a, b[, c], r)): the optimum over every
     face of the parameter space (components fixed at 0 or free), so a boundary optimum is reached, not approached;
     statsmodels' MixedLM fit and all its warnings beside it. The residual pools every interaction not modelled."""
-    y = np.asarray(grid, dtype=float)
-    if not 3 <= y.ndim <= 4: raise ValueError(f"need 2 or 3 seed axes and a replicate axis, got shape {y.shape}")
-    if not np.isfinite(y).all(): raise ValueError(f"grid holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
-    names = ["init", "train", "data"][:y.ndim - 1]
+    y = _check_reml_grid(grid)
     kernels, v = _reml_kernels(y.shape, interaction), y.ravel() - y.mean()
-    fits = _reml_faces(v, kernels)
-    best = min(f[0] for f in fits)
-    crit, free, var, s2, ok = min((f for f in fits if f[0] <= best + tol), key=lambda f: (len(f[1]), f[0]))
+    crit, free, var, s2, ok = _best_face(_reml_faces(v, kernels), tol)
     comps = pd.Series({k: float(var.get(k, 0.0)) for k in kernels} | {"residual": float(s2)})
-    sm, warns = _statsmodels_reml(y, names, interaction)
+    sm, warns = _statsmodels_reml(y, ["init", "train", "data"][:y.ndim - 1], interaction)
     sm_crit = _reml_criterion(sm.drop("residual").to_dict(), float(sm["residual"]), v, kernels)
     warns = list(warns)
     if not ok: warns.append("REML optimiser did not converge on the chosen face: treat the components as approximate")
@@ -317,13 +372,19 @@ def reml_components(grid, interaction: bool = False, tol: float = 1e-7) -> RemlR
     return RemlResult(comps, crit, ok, tuple(k for k in kernels if k not in free), tuple(warns), sm, sm_crit)
 
 # %% ../nbs/13_variance.ipynb #51d0fd4d
+def _split_bars(split: VarianceSplit, scale: str) -> tuple:
+    "`(names, estimates, intervals)` of the components as SDs (`scale='sd'`) or variances (`'var'`)."
+    names = [c.name for c in split.components]
+    est = np.array([c.sd if scale == "sd" else c.var for c in split.components])
+    cis = np.array([c.sd_ci if scale == "sd" else c.ci for c in split.components], dtype=float)
+    return names, est, cis
+
+# %% ../nbs/13_variance.ipynb #5b9f8544
 def plot_variance_split(split: VarianceSplit, scale: str = "sd", ax=None, title: str | None = None):
     "Bar chart of the variance components (`scale='sd'` or `'var'`) with CI whiskers; returns the Figure."
     if scale not in ("sd", "var"): raise ValueError(f"scale must be 'sd' or 'var', got {scale!r}")
     fig, ax = figure_axes(ax, (5, 3.5))
-    names = [c.name for c in split.components]
-    est = np.array([c.sd if scale == "sd" else c.var for c in split.components])
-    cis = np.array([c.sd_ci if scale == "sd" else c.ci for c in split.components], dtype=float)
+    names, est, cis = _split_bars(split, scale)
     ax.bar(names, est, color=["tab:blue", "tab:orange", "tab:gray", "tab:gray"][:len(names)])
     ok = np.isfinite(cis).all(1)
     ax.errorbar(np.flatnonzero(ok), est[ok], yerr=np.abs(cis[ok] - est[ok, None]).T, fmt="none", ecolor="k", capsize=5)
