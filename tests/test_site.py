@@ -102,8 +102,11 @@ def test_nbdev_directives_and_stderr_are_not_shown():
         new_code_cell("import tqdm\nf()", outputs=[new_output("stream", name="stderr", text="TqdmWarning: x\n"),
                                                  new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]),
         new_code_cell("#| echo: false\nf()", outputs=[new_output("stream", name="stdout", text="shown\n")])])
-    cells = build_site.for_readers(nb).cells
+    nb = build_site.for_readers(nb)
+    cells = nb.cells
     assert [c.source for c in cells] == ["def f(): return 1", "import tqdm\nf()", ""]
+    assert [c.metadata.get("tags", []) for c in cells] == [[build_site.EXPORTED], [], []]   # labelled instead
+    assert 'content: "in gptnb.export"' in build_site.exported_css(nb)
     assert [[o.output_type for o in c.outputs] for c in cells] == [[], ["execute_result"], ["stream"]]
     assert cells[2].metadata["transient"] == {"remove_source": True}
 
@@ -113,6 +116,7 @@ def test_the_built_pages_show_no_directive_and_no_stderr(site):
         text = page.read_text()
         assert not re.search(r"#\|\s*(export|default_exp|hide)", text), page.name
         assert 'data-mime-type="application/vnd.jupyter.stderr"' not in text, page.name
+    assert f"celltag_{build_site.EXPORTED}" in (site / "16_export.html").read_text()
 
 
 def test_a_notebook_named_in_prose_links_to_its_page():

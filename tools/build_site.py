@@ -64,6 +64,7 @@ def without_front_matter(nb):
     return nb
 
 
+EXPORTED = "gptnb-exported"   # the tag (and, as `celltag_…`, the CSS class) of a cell nbdev exports to the package
 DIRECTIVE = re.compile(r"#\|\s*([\w-]+)(?::?\s*(.*))?")
 
 
@@ -71,7 +72,8 @@ def for_readers(nb):
     """What nbdev's own docs show of a notebook: the `#| ` directive lines at the top of a code cell removed, a cell
     marked `#| hide` dropped (and a cell left with neither code nor output, e.g. `#| default_exp`), `#| echo: false`
     showing the output alone and `#| output: false` the code alone; and no stderr output (warnings and progress
-    bars are the machine talking, not the notebook; tools/check_outputs.py keeps them out of the numbered ones)."""
+    bars are the machine talking, not the notebook; tools/check_outputs.py keeps them out of the numbered ones).
+    An exported cell keeps what its directive told a reader, as a label naming the module (see exported_css)."""
     cells = []
     for cell in nb.cells:
         if cell.cell_type != "code": cells.append(cell); continue
@@ -79,6 +81,8 @@ def for_readers(nb):
         while lines and (m := DIRECTIVE.fullmatch(lines[0].strip())):
             directives[m.group(1)] = (m.group(2) or "").strip(); lines.pop(0)
         if "hide" in directives: continue
+        if "default_exp" in directives: nb.metadata["gptnb_module"] = directives["default_exp"]
+        if directives.keys() & {"export", "exports", "exporti"}: cell.metadata.setdefault("tags", []).append(EXPORTED)
         cell.source = "" if directives.get("echo") == "false" else "\n".join(lines).strip("\n")
         cell.outputs = [] if directives.get("output") == "false" else \
             [o for o in cell.get("outputs", []) if not (o.output_type == "stream" and o.get("name") == "stderr")]
@@ -87,6 +91,15 @@ def for_readers(nb):
         cells.append(cell)
     nb.cells = cells
     return nb
+
+
+def exported_css(nb) -> str:
+    "The label on the code cells a notebook exports: a rule on the left and the module's name (from `default_exp`)."
+    module = nb.metadata.get("gptnb_module")
+    label = f"in gptnb.{module}" if module else "in the package"
+    return (f'.celltag_{EXPORTED} .jp-InputArea-editor {{ border-left: 3px solid #0969da; position: relative; }}\n'
+            f'.celltag_{EXPORTED} .jp-InputArea-editor::after {{ content: "{label}"; position: absolute; top: 2px; '
+            f'right: 6px; font: 11px/1.2 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #57606a; }}')
 
 
 def first_heading(nb) -> str:
@@ -124,9 +137,10 @@ def nav_bar(pages: list[Page], i: int | None) -> str:
             f'{link(prev_page, "site-prev", "← ", "")}{link(next_page, "site-next", "", " →")}</nav>')
 
 
-def inject(page_html: str, nav: str) -> str:
-    """Put the site's CSS into <head> and the header straight after <body>: the template stays nbconvert's own."""
-    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}</style>\n{MATHJAX_FONTS}\n</head>", 1)
+def inject(page_html: str, nav: str, css: str = "") -> str:
+    """Put the site's CSS (and a page's own `css`) into <head> and the header straight after <body>: the template
+    stays nbconvert's own."""
+    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}{css}</style>\n{MATHJAX_FONTS}\n</head>", 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, page_html, count=1)
 
 
@@ -281,7 +295,7 @@ def build(out: Path, root: Path = ROOT) -> list[Path]:
     for i, page in enumerate(pages):
         nb = with_post_line(page.nb) if page.stem in POST_PAGES else page.nb
         body = linkify(rewrite_links(render(nb, page.title, page.path.parent, exp), stems), stems, page.stem)
-        (out / page.href).write_text(inject(body, nav_bar(pages, i)))
+        (out / page.href).write_text(inject(body, nav_bar(pages, i), exported_css(page.nb)))
         written += [out / page.href] + copy_images(body, page.path.parent, out)
     return written
 
