@@ -51,7 +51,7 @@ class Page:
     """One notebook's page: where it comes from, where it goes, and the title the navigation shows."""
 
     def __init__(self, path: Path):
-        self.path, self.nb = path, without_front_matter(nbformat.read(path, as_version=4))
+        self.path, self.nb = path, for_readers(without_front_matter(nbformat.read(path, as_version=4)))
         self.stem, self.href, self.title = path.stem, f"{path.stem}.html", first_heading(self.nb) or path.stem
 
 
@@ -62,6 +62,44 @@ def without_front_matter(nb):
         return c.cell_type == "raw" and re.fullmatch(r"---\n.*\n---", c.source.strip(), re.DOTALL) is not None
     nb.cells = [c for c in nb.cells if not front_matter(c)]
     return nb
+
+
+EXPORTED = "gptnb-exported"   # the tag (and, as `celltag_…`, the CSS class) of a cell nbdev exports to the package
+DIRECTIVE = re.compile(r"#\|\s*([\w-]+)(?::?\s*(.*))?")
+
+
+def for_readers(nb):
+    """What nbdev's own docs show of a notebook: the `#| ` directive lines at the top of a code cell removed, a cell
+    marked `#| hide` dropped (and a cell left with neither code nor output, e.g. `#| default_exp`), `#| echo: false`
+    showing the output alone and `#| output: false` the code alone; and no stderr output (warnings and progress
+    bars are the machine talking, not the notebook; tools/check_outputs.py keeps them out of the numbered ones).
+    An exported cell keeps what its directive told a reader, as a label naming the module (see exported_css)."""
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code": cells.append(cell); continue
+        lines, directives = cell.source.splitlines(), {}
+        while lines and (m := DIRECTIVE.fullmatch(lines[0].strip())):
+            directives[m.group(1)] = (m.group(2) or "").strip(); lines.pop(0)
+        if "hide" in directives: continue
+        if "default_exp" in directives: nb.metadata["gptnb_module"] = directives["default_exp"]
+        if directives.keys() & {"export", "exports", "exporti"}: cell.metadata.setdefault("tags", []).append(EXPORTED)
+        cell.source = "" if directives.get("echo") == "false" else "\n".join(lines).strip("\n")
+        cell.outputs = [] if directives.get("output") == "false" else \
+            [o for o in cell.get("outputs", []) if not (o.output_type == "stream" and o.get("name") == "stderr")]
+        if not cell.source and not cell.outputs: continue
+        if not cell.source: cell.metadata.setdefault("transient", {})["remove_source"] = True
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def exported_css(nb) -> str:
+    "The label on the code cells a notebook exports: a rule on the left and the module's name (from `default_exp`)."
+    module = nb.metadata.get("gptnb_module")
+    label = f"in gptnb.{module}" if module else "in the package"
+    return (f'.celltag_{EXPORTED} .jp-InputArea-editor {{ border-left: 3px solid #0969da; position: relative; }}\n'
+            f'.celltag_{EXPORTED} .jp-InputArea-editor::after {{ content: "{label}"; position: absolute; top: 2px; '
+            f'right: 6px; font: 11px/1.2 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #57606a; }}')
 
 
 def first_heading(nb) -> str:
@@ -99,9 +137,10 @@ def nav_bar(pages: list[Page], i: int | None) -> str:
             f'{link(prev_page, "site-prev", "← ", "")}{link(next_page, "site-next", "", " →")}</nav>')
 
 
-def inject(page_html: str, nav: str) -> str:
-    """Put the site's CSS into <head> and the header straight after <body>: the template stays nbconvert's own."""
-    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}</style>\n{MATHJAX_FONTS}\n</head>", 1)
+def inject(page_html: str, nav: str, css: str = "") -> str:
+    """Put the site's CSS (and a page's own `css`) into <head> and the header straight after <body>: the template
+    stays nbconvert's own."""
+    page_html = page_html.replace("</head>", f"<style>{SITE_CSS}{css}</style>\n{MATHJAX_FONTS}\n</head>", 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, page_html, count=1)
 
 
@@ -116,13 +155,54 @@ def rewrite_links(page_html: str, stems: set[str]) -> str:
     return re.sub(r'(href=)"([^"]*)"', href, page_html)
 
 
-def linkify_code(page_html: str, stems: set[str]) -> str:
-    """The README names notebooks as code (`nbs/train.ipynb`, `10_train`): make those names links to their pages.
+# what the study reproduces; README.md names it in its opening paragraph (without a link: the README is read offline)
+POST_TITLE = "Writing an LLM from scratch, part 32i — Interventions: what is in the noise?"
+POST_URL = "https://www.gilesthomas.com/2026/04/llm-from-scratch-32i-interventions-what-is-in-the-noise"
+POST_PAGES = ("noise_study", "15_post")   # the pages about the post say so under their title
+POST_MENTION = re.compile(r"Writing an LLM from scratch, part 32i\s+(?:—|--|&mdash;)\s+Interventions: what is in the noise\?")
+SKIP = {"a", "pre", "script", "style", "title", "head", "textarea"}   # no link is made inside these
 
-    Only inline code that is exactly a notebook's name matches, never a code block (those are inside <pre>)."""
-    def link(m):
-        return f'<a href="{m.group(2)}.html">{m.group(0)}</a>' if m.group(2) in stems else m.group(0)
-    return re.sub(r"(?<!<pre>)<code>(nbs/)?([\w-]+)(?:\.ipynb)?</code>", link, page_html)
+
+def mention_pattern(stems: set[str]) -> re.Pattern:
+    """A notebook named in prose: `08_records`, `08_records.ipynb` or `nbs/08_records.ipynb`. A name that is also an
+    ordinary word (`train`, `report`) counts only with its `.ipynb`; one with a digit or `_` counts bare."""
+    def alternative(stem):
+        plain = any(c.isdigit() or c == "_" for c in stem)
+        return re.escape(stem) + (r"(?:\.ipynb)?" if plain else r"\.ipynb")
+    names = "|".join(alternative(s) for s in sorted(stems, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/.-])(?:nbs/)?({names})(?!\.?[\w-])")
+
+
+def linkify(page_html: str, stems: set[str], here: str | None = None) -> str:
+    """Link what the prose names: each notebook mentioned (see mention_pattern) to its page, and the post's title to
+    the post. Inline code counts when it is exactly a mention, or a bare notebook name alone in a table cell (the
+    README's table of notebooks). Never inside a link, a code block or a page's own name for itself."""
+    others = stems - {here}
+    mention, parts = mention_pattern(others), [p for p in re.split(r"(<[^>]+>)", page_html) if p]
+    def href(m): return f'{m.group(1).removesuffix(".ipynb")}.html'
+    skip, out = 0, []
+    for i, part in enumerate(parts):
+        tag = re.match(r"<(/?)(\w+)", part)
+        if tag and tag.group(2).lower() in SKIP: skip = max(0, skip + (-1 if tag.group(1) else 1))
+        if tag or skip: out.append(part); continue
+        if parts[i - 1] == "<code>" and parts[i + 1] == "</code>":   # inline code: all of it a name, or nothing
+            m, alone_in_cell = mention.fullmatch(part), parts[i - 2] == "<td>" and parts[i + 2] == "</td>"
+            target = href(m) if m else f"{part}.html" if alone_in_cell and part in others else None
+            if target: out[-1], parts[i + 1] = f'<a href="{target}"><code>', "</code></a>"
+            out.append(part); continue
+        part = mention.sub(lambda m: f'<a href="{href(m)}">{m.group(0)}</a>', part)
+        out.append(POST_MENTION.sub(lambda m: f'<a href="{POST_URL}">{m.group(0)}</a>', part))
+    return "".join(out)
+
+
+def with_post_line(nb):
+    "A line under the notebook's title naming the post it reproduces, linked."
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.search(r"^# ", cell.source, re.MULTILINE):
+            line = f"*Reproduces [{POST_TITLE}]({POST_URL}) (Giles Thomas, 7 April 2026).*"
+            cell.source = re.sub(r"^(# .*)$", lambda m: f"{m.group(1)}\n\n{line}", cell.source, count=1, flags=re.MULTILINE)
+            break
+    return nb
 
 
 def clean_html(text) -> str:
@@ -209,12 +289,13 @@ def build(out: Path, root: Path = ROOT) -> list[Path]:
     pages, exp = [Page(p) for p in series_order(root / "nbs")], exporter()
     stems = {p.stem for p in pages}
     index = render(index_notebook((root / "README.md").read_text(), pages), SITE_NAME, root, exp)
-    index = inject(linkify_code(rewrite_links(index, stems), stems), nav_bar(pages, None))
+    index = inject(linkify(rewrite_links(index, stems), stems), nav_bar(pages, None))
     (out / "index.html").write_text(index)
     written = [out / "index.html"] + copy_images(index, root, out)
     for i, page in enumerate(pages):
-        body = rewrite_links(render(page.nb, page.title, page.path.parent, exp), stems)
-        (out / page.href).write_text(inject(body, nav_bar(pages, i)))
+        nb = with_post_line(page.nb) if page.stem in POST_PAGES else page.nb
+        body = linkify(rewrite_links(render(nb, page.title, page.path.parent, exp), stems), stems, page.stem)
+        (out / page.href).write_text(inject(body, nav_bar(pages, i), exported_css(page.nb)))
         written += [out / page.href] + copy_images(body, page.path.parent, out)
     return written
 
