@@ -108,3 +108,14 @@ def test_noise_only_runs_on_the_committed_notebooks_without_executing_them(capsy
     out = capsys.readouterr().out
     assert "01_seeding.ipynb:" in out and "1 notebooks read" in out, out
     assert status == (0 if "01_seeding.ipynb: 0 noisy outputs" in out else 1)
+
+
+def test_ci_also_fails_on_noise_the_notebook_produces_now_but_its_committed_outputs_lack():
+    "A stderr line that appears on re-execution (a new warning) fails even when the committed outputs are clean."
+    clean, fresh = notebook(stdout("done\n")), notebook(stdout("done\n"))
+    fresh.cells[2].outputs.append(new_output("stream", name="stderr", text="FutureWarning: x is deprecated\n"))
+    assert check_outputs.problems_of(clean, notebook(stdout("done\n")), "x.ipynb") == []
+    assert check_outputs.problems_of(clean, fresh, "x.ipynb") == \
+        ["x.ipynb: code cell 1: stderr output: 'FutureWarning: x is deprecated' (re-executed)"]
+    noisy = notebook(stdout("wrote /tmp/x/y\n"))   # noisy both times: named once, as committed
+    assert check_outputs.problems_of(noisy, noisy, "x.ipynb") == ["x.ipynb: code cell 1: absolute path: '/tmp/x/y'"]
