@@ -37,7 +37,8 @@ def test_a_clean_notebook_passes(tmp_path):
 def test_what_is_not_a_machine_path_passes():
     "Relative paths, URLs, ratios, units and a CPU's name are not noise."
     text = ("gptnb/train.py a/b train/loss tokens/s 1/2 (a)/b ~/.cache/gptnb file.py http://x.org/a/b "
-            "https://github.com/facebookincubator/submitit AMD EPYC 7B13 (AVX2) posted on 7 April 2026\n")
+            "https://github.com/facebookincubator/submitit AMD EPYC 7B13 (AVX2) posted on 7 April 2026 "
+            "baseline+<cwd>/examples/ideas.py:rmsnorm {runs_dir}/a/b\n")   # a placeholder for the machine's part
     assert check_outputs.noisy_text(text) == []
 
 

@@ -48,11 +48,12 @@ MASKS = [  # (pattern, replacement), applied in order
 ]
 # what a committed output may never show (the masks above hide the same things from the comparison, so a separate
 # check is needed). A path is absolute when its `/` starts a token (not after a word character, `.`, `:`, `/`, `~`,
-# `%` or `-`, so `gptnb/train.py`, `a/b`, `tokens/s`, `~/.cache` and URLs pass) and has two parts (`/s` passes).
+# `%`, `-` or the end of a placeholder, so `gptnb/train.py`, `a/b`, `tokens/s`, `~/.cache`, `<cwd>/x/y`, `{root}/x/y`
+# and URLs pass) and has two parts (`/s` passes).
 NOISE = [  # (what it is, pattern); a warning line first, so the path inside it is not named again
     ("warning", re.compile(r"^\s*(?:\S+:\d+: )?(?:[A-Z]\w*)?Warning: .*", re.MULTILINE)),   # what `warnings` prints
     ("warning", re.compile(r"^WARNING:.*", re.MULTILINE)),                               # what `logging` prints
-    ("absolute path", re.compile(r"(?<![\w.:/~%-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
+    ("absolute path", re.compile(r"(?<![\w.:/~%>}\]-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
     ("absolute path", re.compile(r"\b[A-Za-z]:\\[\w .-]+\\")),                      # C:\Users\…
     ("venv path", re.compile(r"[\w./-]*(?:site|dist)-packages/\S*")),
     ("pid", re.compile(r"['\"]?\bpid\b['\"]?[ =:]+\d+", re.IGNORECASE)),
