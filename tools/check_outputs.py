@@ -55,7 +55,7 @@ NOISE = [  # (what it is, pattern); a warning line first, so the path inside it 
     ("warning", re.compile(r"^WARNING:.*", re.MULTILINE)),                               # what `logging` prints
     ("absolute path", re.compile(r"(?<![\w.:/~%>}\]-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
     ("absolute path", re.compile(r"\b[A-Za-z]:\\[\w .-]+\\")),                      # C:\Users\…
-    ("venv path", re.compile(r"[\w./-]*(?:site|dist)-packages/\S*")),
+    ("venv path", re.compile(r"(?:[\w.-]+/)+(?:site|dist)-packages/\S*")),   # which venv, which Python
     ("pid", re.compile(r"['\"]?\bpid\b['\"]?[ =:]+\d+", re.IGNORECASE)),
     ("host", re.compile(r"['\"]?\bhost(?:name)?['\"]?\s*[:=]\s*['\"]?[\w.-]+")),
     ("host", re.compile(r"\bon [\w.-]+ since\b")),
