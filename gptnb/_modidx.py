@@ -197,6 +197,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
             'gptnb.export': { 'gptnb.export._export_name': ('export.html#_export_name', 'gptnb/export.py'),
                               'gptnb.export.check_out_dir': ('export.html#check_out_dir', 'gptnb/export.py'),
                               'gptnb.export.clear_export_folder': ('export.html#clear_export_folder', 'gptnb/export.py'),
+                              'gptnb.export.export_plan': ('export.html#export_plan', 'gptnb/export.py'),
                               'gptnb.export.final_metrics': ('export.html#final_metrics', 'gptnb/export.py'),
                               'gptnb.export.run_hparams': ('export.html#run_hparams', 'gptnb/export.py'),
                               'gptnb.export.summary_writer': ('export.html#summary_writer', 'gptnb/export.py'),

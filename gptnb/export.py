@@ -13,7 +13,7 @@ from .records import read_metrics, read_records
 
 # %% auto #0
 __all__ = ['TENSORBOARD_HINT', 'HPARAMS', 'FINAL_METRICS', 'CURVES', 'summary_writer', 'run_hparams', 'final_metrics',
-           'write_curves', 'write_hparams', 'clear_export_folder', 'check_out_dir', 'write_tensorboard']
+           'write_curves', 'write_hparams', 'clear_export_folder', 'check_out_dir', 'export_plan', 'write_tensorboard']
 
 # %% ../nbs/16_export.ipynb #49a5561d
 TENSORBOARD_HINT = 'TensorBoard export needs the tensorboard package: pip install "gptnb[tensorboard]"'
@@ -48,6 +48,7 @@ def write_curves(writer, metrics: dict) -> int:
             if not math.isnan(v): writer.add_scalar(tag, float(v), int(s))
     return int(metrics["step"][-1]) if len(metrics["step"]) else 0
 
+# %% ../nbs/16_export.ipynb #21b962ec
 def write_hparams(writer, rec: dict, step: int) -> None:
     "Add a run's hparams session, and a complete run's final losses as scalars at `step`."
     from torch.utils.tensorboard.summary import hparams
@@ -70,7 +71,9 @@ def clear_export_folder(folder, out_dir=None) -> Path:
     folder.mkdir(parents=True)
     return folder
 
+# %% ../nbs/16_export.ipynb #7574ef2d
 def check_out_dir(runs_dir: Path, out_dir: Path) -> None:
+    "Refuse an `out_dir` that is `runs_dir` or holds it: the export would write among the runs."
     runs, out = runs_dir.resolve(), out_dir.resolve()
     if out == runs or out in runs.parents:
         raise ValueError(f"out_dir {out_dir} holds the run folders of {runs_dir}: choose a folder of its own "
@@ -86,22 +89,28 @@ def _export_name(rec: dict, taken: set) -> str:
     while f"{name}-{n}" in taken: n += 1
     return name if name not in taken else f"{name}-{n}"
 
+# %% ../nbs/16_export.ipynb #30fc5306
+def export_plan(runs_dir: Path, out_dir: Path) -> list[tuple[dict, Path, str]]:
+    "(record, run folder, export name) of each run below `runs_dir` to export into `out_dir`; skipped ones noted."
+    todo, taken = [], set()
+    for rec in read_records(runs_dir):
+        run_dir = Path(rec["run_dir"])
+        if out_dir.resolve() in run_dir.resolve().parents: continue
+        if not (run_dir / "metrics.jsonl").is_file():
+            print(f"skipped {run_dir.relative_to(runs_dir)}: no metrics.jsonl (status {rec['status']})"); continue
+        name = _export_name(rec, taken); taken.add(name); todo.append((rec, run_dir, name))
+    return todo
+
+# %% ../nbs/16_export.ipynb #c406ee60
 def write_tensorboard(runs_dir, out_dir=None) -> list[Path]:
     "Write every run below `runs_dir` as TensorBoard events in `out_dir/<run_name>/` (default `runs_dir/tensorboard`)."
     SummaryWriter = summary_writer()
     runs_dir = Path(runs_dir)
     out_dir = Path(out_dir) if out_dir is not None else runs_dir / "tensorboard"
     check_out_dir(runs_dir, out_dir)
-    todo, taken, written = [], set(), []
-    for rec in read_records(runs_dir):   # every name is checked before anything is deleted or written
-        run_dir = Path(rec["run_dir"])
-        if out_dir.resolve() in run_dir.resolve().parents: continue
-        if not (run_dir / "metrics.jsonl").is_file():
-            print(f"skipped {run_dir}: no metrics.jsonl (status {rec['status']})"); continue
-        name = _export_name(rec, taken); taken.add(name); todo.append((rec, run_dir, name))
-    for rec, run_dir, name in todo:
+    written = []
+    for rec, run_dir, name in export_plan(runs_dir, out_dir):
         folder = clear_export_folder(out_dir / name, out_dir)
-        with SummaryWriter(log_dir=str(folder)) as w:
-            write_hparams(w, rec, write_curves(w, read_metrics(run_dir)))
+        with SummaryWriter(log_dir=str(folder)) as w: write_hparams(w, rec, write_curves(w, read_metrics(run_dir)))
         written.append(folder)
     return written

