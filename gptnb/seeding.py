@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'set_deterministic', 'deterministic_flags', 'get_rng_state',
+__all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'deterministic_flags', 'set_deterministic', 'get_rng_state',
            'set_rng_state', 'weights_fingerprint']
 
 # %% ../nbs/01_seeding.ipynb #6356cb0f
@@ -27,6 +27,7 @@ def check_seed(seed, name: str = "seed") -> int:
         raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed}")
     return int(seed)
 
+# %% ../nbs/01_seeding.ipynb #634dee16
 def seed_everything(seed: int) -> int:
     "Seed Python's `random`, NumPy, torch's CPU generator and every CUDA generator with `seed`."
     seed = check_seed(seed)
@@ -36,6 +37,14 @@ def seed_everything(seed: int) -> int:
     torch.cuda.manual_seed_all(seed)  # explicit, as in the post's code, for devices initialised later
     return seed
 
+# %% ../nbs/01_seeding.ipynb #1e0431ef
+def deterministic_flags() -> dict:
+    "The current state of every determinism switch, for the run record."
+    return {"cudnn.deterministic": torch.backends.cudnn.deterministic,
+            "cudnn.benchmark": torch.backends.cudnn.benchmark,
+            "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+
 # %% ../nbs/01_seeding.ipynb #2023a21b
 def set_deterministic(enabled: bool = True) -> None:
     "Switch every determinism flag the post lists on (or back off)."
@@ -43,13 +52,6 @@ def set_deterministic(enabled: bool = True) -> None:
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
     torch.use_deterministic_algorithms(enabled)
-
-def deterministic_flags() -> dict:
-    "The current state of every determinism switch, for the run record."
-    return {"cudnn.deterministic": torch.backends.cudnn.deterministic,
-            "cudnn.benchmark": torch.backends.cudnn.benchmark,
-            "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 # %% ../nbs/01_seeding.ipynb #a89900eb
 def get_rng_state() -> dict:
@@ -62,6 +64,7 @@ def get_rng_state() -> dict:
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
+# %% ../nbs/01_seeding.ipynb #3a1d815e
 def set_rng_state(state: dict) -> None:
     "Restore every generator from a `get_rng_state()` result."
     py = state["python"]
