@@ -27,7 +27,7 @@ __all__ = ['PRECISIONS', 'SCHEDULES', 'TEST_PROTOCOLS', 'POST_PRECISIONS', 'CPU_
            'PRESETS', 'DEVICE_CHOICES', 'WHERE_FIELDS', 'PAPERMILL_NAMES', 'TrainConfig', 'check_train_config',
            'grad_accum_steps', 'optimizer_steps', 'lr_scheduler', 'dry_run_lr', 'cpu_flags', 'cpu_model',
            'resolve_precision', 'hardware', 'Preset', 'get_preset', 'resolve', 'check_device', 'RunSpec',
-           'default_run_name', 'json_field', 'from_namespace']
+           'spec_configs', 'spec_changes', 'default_run_name', 'json_field', 'from_namespace']
 
 # %% ../nbs/06_config.ipynb #af30b708
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -299,22 +299,11 @@ class RunSpec:
     def validate(self) -> RunSpec:
         _validate_run(self); self.configs(); return self
 
-    def configs(self) -> tuple[GPTConfig, TrainConfig]:
-        "The resolved model and training configs: the preset, then the intervention, then the overrides."
-        m, t = resolve(self.preset, self.intervention)
-        budget = {k: getattr(self, k) for k in ("init_scheme", "max_steps", "train_tokens") if getattr(self, k) is not None}
-        m = GPTConfig.from_dict({**m.to_dict(), **self.model_overrides})
-        t = TrainConfig.from_dict({**t.to_dict(), **self.train_overrides, **budget})
-        t.total_steps(m.context_length)
-        return m, t
-
+    def configs(self) -> tuple[GPTConfig, TrainConfig]: return spec_configs(self)
     def name(self) -> str: return self.run_name or default_run_name(self)
     def folder(self) -> Path: return Path(self.run_dir) if self.run_dir else Path("runs") / self.name()
     def identity(self) -> dict: return {k: v for k, v in asdict(self).items() if k not in WHERE_FIELDS}
-    def changes(self) -> dict:
-        "The fields that differ from their defaults: all a command line or papermill needs to say."
-        default = RunSpec()
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+    def changes(self) -> dict: return spec_changes(self)
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
@@ -324,6 +313,21 @@ class RunSpec:
         unknown = sorted(set(d) - set(known))
         if unknown: raise ValueError(f"unknown run parameter(s) {unknown}; valid: {known}")
         return cls(**d)
+
+# %% ../nbs/06_config.ipynb #ba1666b7
+def spec_configs(spec: RunSpec) -> tuple[GPTConfig, TrainConfig]:
+    "The resolved model and training configs: the preset, then the intervention, then the overrides."
+    m, t = resolve(spec.preset, spec.intervention)
+    budget = {k: getattr(spec, k) for k in ("init_scheme", "max_steps", "train_tokens") if getattr(spec, k) is not None}
+    m = GPTConfig.from_dict({**m.to_dict(), **spec.model_overrides})
+    t = TrainConfig.from_dict({**t.to_dict(), **spec.train_overrides, **budget})
+    t.total_steps(m.context_length)
+    return m, t
+
+def spec_changes(spec: RunSpec) -> dict:
+    "The fields that differ from their defaults."
+    default = RunSpec()
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if getattr(spec, f.name) != getattr(default, f.name)}
 
 # %% ../nbs/06_config.ipynb #a340f17f
 def default_run_name(spec: RunSpec) -> str:
