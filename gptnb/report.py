@@ -118,6 +118,12 @@ def decision_costs(folder, records, baseline: str = "baseline") -> dict:
                     "flops": sum(c[1] for c in cost)}
     return out
 
+# %% ../nbs/16a_report.ipynb #d884e307
+def _decided(d) -> str:
+    if not d: return ""
+    if d["decision"] == "undecided": return f"undecided after {d['pairs']} pairs"
+    return f"{d['decision']} after {d['pairs']} pairs, {d['wall_min']:.0f} run-minutes"
+
 # %% ../nbs/16a_report.ipynb #4beedd5d
 def _report_notes(runs: Mapping, losses: Mapping, baseline: str) -> list:
     notes = pairing_notes(losses, baseline) + [f"failed: {r.get('run_name')} (status {r.get('status')!r}"
@@ -140,12 +146,6 @@ def report_table(folder, baseline: str = "baseline", alpha: float = 0.05, margin
     table["flops"] = [costs.loc[a, "flops"] for a in table.arm]
     table["decided_after"] = [_decided(dec.get(a)) for a in table.arm]
     return table, _report_notes(runs, losses, baseline)
-
-# %% ../nbs/16a_report.ipynb #d884e307
-def _decided(d) -> str:
-    if not d: return ""
-    if d["decision"] == "undecided": return f"undecided after {d['pairs']} pairs"
-    return f"{d['decision']} after {d['pairs']} pairs, {d['wall_min']:.0f} run-minutes"
 
 # %% ../nbs/16a_report.ipynb #d05d7901
 HEADER = "Δ = arm − baseline in test loss (nats); NEGATIVE = the arm's loss is lower = helps"
