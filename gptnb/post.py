@@ -28,6 +28,8 @@ _POST_TABLE = (  # run name, intervention, test loss (3 dp), same initial weight
     ("8xa100m40-remove-dropout", "remove-dropout", 3.641, True),
     ("8xa100m40-schedule-learning-rate", "schedule-learning-rate", 3.602, True),
 )
+
+# %% ../nbs/15_post.ipynb #b8b42c27
 _POST_TEXT = (  # run name, intervention, init seed, re-seed after the model is built, test loss, decimals, note
     ("8xa100m40-baseline-2", "baseline", 42, None, 3.692, 3, "re-run of the baseline, first printed at 3 dp"),
     ("8xa100m40-baseline-2", "baseline", 42, None, 3.691526, 6, "re-run of the baseline; weights bit-identical"),
@@ -42,6 +44,7 @@ _POST_TEXT = (  # run name, intervention, init seed, re-seed after the model is 
     ("rtx3090-first-model", "first-local-model", None, None, 3.944, 3, "the post's earlier single-GPU 163M model"),
 )
 
+# %% ../nbs/15_post.ipynb #26d9cad6
 def post_published_losses() -> list[dict]:
     "Every test loss the post reports, as record-like dicts (`source`: 'results table' or 'text')."
     out = [dict(run_name=n, status="complete", preset="gpt2-small", intervention=i, init_seed=42, train_seed=None,
@@ -54,6 +57,7 @@ def post_published_losses() -> list[dict]:
             for n, i, init, train, loss, d, note in _POST_TEXT]
     return out
 
+# %% ../nbs/15_post.ipynb #c6b1a3a1
 def post_loss(run_name: str, decimals: int = 6) -> float:
     "One published loss by run name and precision."
     for r in post_published_losses():
@@ -71,6 +75,7 @@ def match_sets(mean: float, tol: float = 5e-7, runs: Sequence[str] = POST_SEED_R
     return [c for k in range(min_size, len(runs) + 1) for c in combinations(runs, k)
             if abs(np.mean([vals[r] for r in c]) - mean) <= tol]
 
+# %% ../nbs/15_post.ipynb #aebd3bbf
 def sd_variants(values) -> dict:
     "SD of `values` under three divisors of Σd²: n (population), n − 1 (Bessel), and 1 (no division)."
     x = as_losses(values, min_n=2); ss = float(((x - x.mean()) ** 2).sum())
@@ -85,48 +90,64 @@ _IMPROVING = ("no-amp", "gradient-clipping", "qkv-bias", "weight-decay-gpt2", "r
 _SAME_W = tuple(i for _, i, _, same in _POST_TABLE if same and i != "baseline")
 _ALL_INT = tuple(i for _, i, _, _ in _POST_TABLE if i != "baseline")
 
-def post_stated_figures() -> list[dict]:
-    "Each statistic the post states, with its kind, the runs (or interventions) it is about and its precision."
-    F = lambda id, claim, kind, stated, runs, decimals, **kw: dict(id=id, claim=claim, kind=kind, stated=stated,
-                                                                 runs=runs, decimals=decimals, **kw)
-    figs = [
-        F("A.mean", "mean of init seeds 42, 22, 67", "mean", 3.672857, _SET_A, 6),
-        F("A.var", "population variance of that set", "var_pop", 0.000240, _SET_A, 6),
-        F("A.sd", "population SD of that set", "sd_pop", 0.0154919, _SET_A, 7),
-        F("A.improving-inside", "improving interventions within its 3-SD band: all but the LR schedule",
-          "inside", ("no-amp", "gradient-clipping", "qkv-bias", "weight-decay-gpt2", "remove-dropout"), _SET_A, 6,
-          among=_IMPROVING),
-        F("A.bessel", "Bessel's correction raises the SDs by about 22%", "bessel_pct", 22, _SET_A, 0, approx=True),
-        F("seed22.gain", "seed 22 beats seed 42 by 0.018", "gain", 0.018, ("8xa100m40-baseline", "seed-22"), 3),
-        F("seed67.gain", "seed 67 beats the baseline by 0.038", "gain", 0.038, ("8xa100m40-baseline", "seed-67"), 3),
-        F("B.mean", "mean of init 42 with no re-seed, re-seed 23, re-seed 67", "mean", 3.684462, _SET_B, 6),
-        F("B.var", "its variance (~0.0000752)", "var_pop", 0.0000752, _SET_B, 7),
-        F("B.sd", "its SD (~0.008672)", "sd_pop", 0.008672, _SET_B, 6),
-        F("B.band", "its 3-SD range", "band", (3.658446, 3.710478), _SET_B, 6),
-        F("B.same-weights-inside", "same-weights interventions within that range: only no-AMP and clipping",
-          "inside", ("no-amp", "gradient-clipping"), _SET_B, 6, among=_SAME_W, stated_band=(3.658446, 3.710478)),
-        F("C.mean", "mean implied by its range (midpoint), init 42/23/67 re-seeded 23", "mean", 3.673215, _SET_C, 6),
-        F("C.sd", "SD implied by its range (half-width / 3), 'not too far off' 0.0154919", "sd_pop", 0.0120617,
-          _SET_C, 7),
-        F("C.band", "its 3-SD range", "band", (3.637030, 3.709400), _SET_C, 6),
-        F("C.qkv-inside", "QKV bias is well within that range", "inside", ("qkv-bias",), _SET_C, 6,
-          among=("qkv-bias",), stated_band=(3.637030, 3.709400)),
-        F("C.all-inside", "all interventions are within it except the two harmful ones and the LR schedule",
-          "inside", ("no-amp", "gradient-clipping", "qkv-bias", "weight-decay-gpt2", "remove-dropout"), _SET_C, 6,
-          among=_ALL_INT, stated_band=(3.637030, 3.709400)),
-        F("clip.pct", "gradient clipping's 0.014 is a 0.3% improvement", "gain_pct", 0.3,
-          ("8xa100m40-baseline", "8xa100m40-gradient-clipping"), 1, approx=True, table=True),
-        F("lr.pct", "the LR schedule improves things by only 2%", "gain_pct", 2,
-          ("8xa100m40-baseline", "8xa100m40-schedule-learning-rate"), 0, approx=True, table=True),
-    ]
+def _figure(id, claim, kind, stated, runs, decimals, **kw) -> dict:
+    "One stated figure: its id, the claim in words, its kind, the stated value, the runs it is about, its precision."
+    return dict(id=id, claim=claim, kind=kind, stated=stated, runs=runs, decimals=decimals, **kw)
+
+# %% ../nbs/15_post.ipynb #bf5b45d0
+def _set_a_figures() -> list:
+    return [
+        _figure("A.mean", "mean of init seeds 42, 22, 67", "mean", 3.672857, _SET_A, 6),
+        _figure("A.var", "population variance of that set", "var_pop", 0.000240, _SET_A, 6),
+        _figure("A.sd", "population SD of that set", "sd_pop", 0.0154919, _SET_A, 7),
+        _figure("A.improving-inside", "improving interventions within its 3-SD band: all but the LR schedule",
+                "inside", ("no-amp", "gradient-clipping", "qkv-bias", "weight-decay-gpt2", "remove-dropout"), _SET_A, 6,
+                among=_IMPROVING),
+        _figure("A.bessel", "Bessel's correction raises the SDs by about 22%", "bessel_pct", 22, _SET_A, 0, approx=True),
+        _figure("seed22.gain", "seed 22 beats seed 42 by 0.018", "gain", 0.018, ("8xa100m40-baseline", "seed-22"), 3),
+        _figure("seed67.gain", "seed 67 beats the baseline by 0.038", "gain", 0.038, ("8xa100m40-baseline", "seed-67"), 3)]
+
+# %% ../nbs/15_post.ipynb #9b266d59
+def _set_b_figures() -> list:
+    return [
+        _figure("B.mean", "mean of init 42 with no re-seed, re-seed 23, re-seed 67", "mean", 3.684462, _SET_B, 6),
+        _figure("B.var", "its variance (~0.0000752)", "var_pop", 0.0000752, _SET_B, 7),
+        _figure("B.sd", "its SD (~0.008672)", "sd_pop", 0.008672, _SET_B, 6),
+        _figure("B.band", "its 3-SD range", "band", (3.658446, 3.710478), _SET_B, 6),
+        _figure("B.same-weights-inside", "same-weights interventions within that range: only no-AMP and clipping",
+                "inside", ("no-amp", "gradient-clipping"), _SET_B, 6, among=_SAME_W, stated_band=(3.658446, 3.710478))]
+
+# %% ../nbs/15_post.ipynb #7ed599a9
+def _set_c_figures() -> list:
+    return [
+        _figure("C.mean", "mean implied by its range (midpoint), init 42/23/67 re-seeded 23", "mean", 3.673215, _SET_C, 6),
+        _figure("C.sd", "SD implied by its range (half-width / 3), 'not too far off' 0.0154919", "sd_pop", 0.0120617,
+                _SET_C, 7),
+        _figure("C.band", "its 3-SD range", "band", (3.637030, 3.709400), _SET_C, 6),
+        _figure("C.qkv-inside", "QKV bias is well within that range", "inside", ("qkv-bias",), _SET_C, 6,
+                among=("qkv-bias",), stated_band=(3.637030, 3.709400)),
+        _figure("C.all-inside", "all interventions are within it except the two harmful ones and the LR schedule",
+                "inside", ("no-amp", "gradient-clipping", "qkv-bias", "weight-decay-gpt2", "remove-dropout"), _SET_C, 6,
+                among=_ALL_INT, stated_band=(3.637030, 3.709400))]
+
+# %% ../nbs/15_post.ipynb #e71c61e3
+def _table_figures() -> list:
+    pct = [_figure("clip.pct", "gradient clipping's 0.014 is a 0.3% improvement", "gain_pct", 0.3,
+                   ("8xa100m40-baseline", "8xa100m40-gradient-clipping"), 1, approx=True, table=True),
+           _figure("lr.pct", "the LR schedule improves things by only 2%", "gain_pct", 2,
+                   ("8xa100m40-baseline", "8xa100m40-schedule-learning-rate"), 0, approx=True, table=True)]
     stated_gain = {"weight-tying": -0.182, "weight-decay-cerebras": -0.175, "no-amp": 0.013, "gradient-clipping": 0.014,
                    "qkv-bias": 0.023, "weight-decay-gpt2": 0.049, "remove-dropout": 0.051, "schedule-learning-rate": 0.09}
     run = {i: n for n, i, _, _ in _POST_TABLE}
-    figs += [F(f"table.{i}", f"improvement of {i} vs baseline", "gain", g, (run["baseline"], run[i]), 3, table=True)
-             for i, g in stated_gain.items()]
-    return figs
+    return pct + [_figure(f"table.{i}", f"improvement of {i} vs baseline", "gain", g, (run["baseline"], run[i]), 3, table=True)
+                  for i, g in stated_gain.items()]
 
-# %% ../nbs/15_post.ipynb #70609122
+# %% ../nbs/15_post.ipynb #a6d55505
+def post_stated_figures() -> list[dict]:
+    "Each statistic the post states, with its kind, the runs (or interventions) it is about and its precision."
+    return _set_a_figures() + _set_b_figures() + _set_c_figures() + _table_figures()
+
+# %% ../nbs/15_post.ipynb #2fa5d50a
 def _table_loss(intervention): return next(l for _, i, l, _ in _POST_TABLE if i == intervention)
 
 def _agrees(stated: float, value: float, decimals: int, approx: bool = False) -> tuple:
@@ -139,46 +160,67 @@ def _agrees(stated: float, value: float, decimals: int, approx: bool = False) ->
         return True, f"{fmt_number(value)}: one unit in the last place off, from rounded intermediates"
     return False, ""
 
+# %% ../nbs/15_post.ipynb #f3b3c719
+def _rederive_var(f: dict, x: np.ndarray, ss: float) -> tuple:
+    "(population variance, note): the note says when the stated figure is Σd², never divided by n."
+    value, note = ss / len(x), ""
+    if not _agrees(f["stated"], value, f["decimals"])[0] and _agrees(f["stated"], ss, f["decimals"])[0]:
+        note = (f"the stated figure is Σd² = {fmt_number(ss, 4)}, not divided by n={len(x)}; "
+                f"Bessel variance {fmt_number(ss / (len(x) - 1), 4)}")
+    return value, note
+
+def _rederive_sd(f: dict, x: np.ndarray, ss: float) -> tuple:
+    "(population SD, note): the note says when the stated figure is √Σd²."
+    value, note = math.sqrt(ss / len(x)), ""
+    if not _agrees(f["stated"], value, f["decimals"])[0] and _agrees(f["stated"], math.sqrt(ss), f["decimals"])[0]:
+        note = (f"the stated figure is √Σd² = {fmt_number(math.sqrt(ss), 6)}; "
+                f"Bessel SD {fmt_number(math.sqrt(ss / (len(x) - 1)), 6)}")
+    return value, note
+
+# %% ../nbs/15_post.ipynb #2b36100e
+def _rederive_band(f: dict, x: np.ndarray, ss: float) -> dict:
+    stated, note = f["stated"], ""
+    band = NoiseBand(float(x.mean()), math.sqrt(ss / len(x)), 3.0, 0, len(x))
+    value = (round(band.low, 6), round(band.high, 6))
+    ok = all(_agrees(s, v, 6)[0] for s, v in zip(stated, (band.low, band.high)))
+    wrong_sd = math.sqrt(ss)
+    if not ok and all(_agrees(s, v, 6)[0] for s, v in zip(stated, (x.mean() - 3 * wrong_sd, x.mean() + 3 * wrong_sd))):
+        note = f"the stated range is mean ± 3·√Σd² (SD {fmt_number(wrong_sd, 5)})"
+    bb = NoiseBand(float(x.mean()), math.sqrt(ss / (len(x) - 1)), 3.0, 1, len(x))
+    note = (note + "; " if note else "") + f"Bessel range [{bb.low:.6f}, {bb.high:.6f}]"
+    return dict(figure=f["id"], claim=f["claim"], stated=stated, recomputed=value, follows=ok, note=note)
+
+# %% ../nbs/15_post.ipynb #c965d2a6
+def _inside_note(f: dict, stated, value: tuple, band: NoiseBand) -> str:
+    "Whether the claim holds with the post's printed band, and which interventions the recomputed band moves."
+    sb = NoiseBand((f["stated_band"][0] + f["stated_band"][1]) / 2, (f["stated_band"][1] - f["stated_band"][0]) / 6)
+    own = {i for i in f["among"] if sb.contains(_table_loss(i))}
+    note = "holds with the post's printed range" if own == set(stated) else "does not hold even with the post's printed range"
+    if set(value) != set(stated):
+        moved = sorted(set(stated) ^ set(value), key=f["among"].index)
+        note += "; with the recomputed range " + ", ".join(f"{i} ({_table_loss(i)})" for i in moved) + \
+                (" fall" if len(moved) > 1 else " falls") + f" outside [{band.low:.6f}, {band.high:.6f}]"
+    return note
+
+def _rederive_inside(f: dict, x: np.ndarray, ss: float) -> dict:
+    band = NoiseBand(float(x.mean()), math.sqrt(ss / len(x)), 3.0, 0, len(x))
+    value = tuple(i for i in f["among"] if band.contains(_table_loss(i)))
+    note = ""
+    if "stated_band" in f: note = _inside_note(f, f["stated"], value, band)
+    elif f["id"].startswith("A."): note = "weight-tying and weight-decay-cerebras also lie outside, above the band"
+    return dict(figure=f["id"], claim=f["claim"], stated=f["stated"], recomputed=value, follows=set(value) == set(f["stated"]),
+                note=note)
+
+# %% ../nbs/15_post.ipynb #bf0fc847
 def _rederive_one(f: dict) -> dict:
     x = np.array([post_loss(r, 3 if f.get("table") else 6) for r in f["runs"]])
     k, stated, note = f["kind"], f["stated"], ""
     ss = float(((x - x.mean()) ** 2).sum()) if len(x) > 1 else 0.0
+    if k == "band": return _rederive_band(f, x, ss)
+    if k == "inside": return _rederive_inside(f, x, ss)
     if k == "mean": value = float(x.mean())
-    elif k == "var_pop":
-        value = ss / len(x)
-        if not _agrees(stated, value, f["decimals"])[0] and _agrees(stated, ss, f["decimals"])[0]:
-            note = (f"the stated figure is Σd² = {fmt_number(ss, 4)}, not divided by n={len(x)}; "
-                    f"Bessel variance {fmt_number(ss / (len(x) - 1), 4)}")
-    elif k == "sd_pop":
-        value = math.sqrt(ss / len(x))
-        if not _agrees(stated, value, f["decimals"])[0] and _agrees(stated, math.sqrt(ss), f["decimals"])[0]:
-            note = (f"the stated figure is √Σd² = {fmt_number(math.sqrt(ss), 6)}; "
-                    f"Bessel SD {fmt_number(math.sqrt(ss / (len(x) - 1)), 6)}")
-    elif k == "band":
-        band = NoiseBand(float(x.mean()), math.sqrt(ss / len(x)), 3.0, 0, len(x))
-        value = (round(band.low, 6), round(band.high, 6))
-        ok = all(_agrees(s, v, 6)[0] for s, v in zip(stated, (band.low, band.high)))
-        wrong_sd = math.sqrt(ss)
-        if not ok and all(_agrees(s, v, 6)[0] for s, v in zip(stated, (x.mean() - 3 * wrong_sd, x.mean() + 3 * wrong_sd))):
-            note = f"the stated range is mean ± 3·√Σd² (SD {fmt_number(wrong_sd, 5)})"
-        bb = NoiseBand(float(x.mean()), math.sqrt(ss / (len(x) - 1)), 3.0, 1, len(x))
-        note = (note + "; " if note else "") + f"Bessel range [{bb.low:.6f}, {bb.high:.6f}]"
-        return dict(figure=f["id"], claim=f["claim"], stated=stated, recomputed=value, follows=ok, note=note)
-    elif k == "inside":
-        band = NoiseBand(float(x.mean()), math.sqrt(ss / len(x)), 3.0, 0, len(x))
-        value = tuple(i for i in f["among"] if band.contains(_table_loss(i)))
-        ok = set(value) == set(stated)
-        if "stated_band" in f:
-            sb = NoiseBand((f["stated_band"][0] + f["stated_band"][1]) / 2, (f["stated_band"][1] - f["stated_band"][0]) / 6)
-            own = {i for i in f["among"] if sb.contains(_table_loss(i))}
-            note = "holds with the post's printed range" if own == set(stated) else "does not hold even with the post's printed range"
-            if not ok:
-                moved = sorted(set(stated) ^ set(value), key=f["among"].index)
-                note += "; with the recomputed range " + ", ".join(f"{i} ({_table_loss(i)})" for i in moved) + \
-                        (" fall" if len(moved) > 1 else " falls") + f" outside [{band.low:.6f}, {band.high:.6f}]"
-        elif f["id"].startswith("A."):
-            note = "weight-tying and weight-decay-cerebras also lie outside, above the band"
-        return dict(figure=f["id"], claim=f["claim"], stated=stated, recomputed=value, follows=ok, note=note)
+    elif k == "var_pop": value, note = _rederive_var(f, x, ss)
+    elif k == "sd_pop": value, note = _rederive_sd(f, x, ss)
     elif k == "bessel_pct":
         value, note = 100 * (math.sqrt(len(x) / (len(x) - 1)) - 1), f"√(n/(n−1)) − 1 with n = {len(x)}"
     elif k == "gain": value = float(x[0] - x[1])
@@ -188,6 +230,7 @@ def _rederive_one(f: dict) -> dict:
     note = "; ".join(s for s in (how, note) if s)
     return dict(figure=f["id"], claim=f["claim"], stated=stated, recomputed=value, follows=ok, note=note)
 
+# %% ../nbs/15_post.ipynb #d675b3b1
 def rederive_post() -> Table:
     "Recompute every statistic the post states from its published losses: stated, recomputed, follows, note."
     return Table(("figure", "claim", "stated", "recomputed", "follows", "note"),

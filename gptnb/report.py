@@ -35,6 +35,7 @@ def planned_runs(folder) -> list:
     names = [n for g in json.loads(log.read_text()).get("grids", []) for n in g.get("runs", [])]
     return list(dict.fromkeys(names))
 
+# %% ../nbs/16a_report.ipynb #c3578177
 def sweep_runs(folder) -> dict:
     "`{'complete': [records], 'failed': [records], 'missing': [run names]}` of a sweep folder."
     folder = Path(folder)
@@ -52,7 +53,7 @@ def arm_name(intervention) -> str:
 
 def record_arm(r: Mapping) -> str: return arm_name(r.get("intervention"))
 
-# %% ../nbs/16a_report.ipynb #61f28c2a
+# %% ../nbs/16a_report.ipynb #b574dce6
 def arm_losses(records) -> dict:
     "`{arm: {(init, train, data) seeds: test loss}}` of complete records; the same seeds twice in an arm is an error."
     out = {}
@@ -64,6 +65,7 @@ def arm_losses(records) -> dict:
         out[arm][key] = record_loss(r)
     return out
 
+# %% ../nbs/16a_report.ipynb #5d6cfde1
 def pairing_notes(losses: Mapping, baseline: str) -> list:
     "One line per arm that cannot be paired with the baseline (fewer than 2 shared seed keys), saying why."
     base, notes = set(losses[baseline]), []
@@ -103,6 +105,7 @@ def sequential_log(folder) -> dict:
             if arm in rnd.get("ran", [arm]): out.setdefault(arm, []).append({**d, "seeds": rnd.get("seeds")})
     return out
 
+# %% ../nbs/16a_report.ipynb #6698e8dc
 def decision_costs(folder, records, baseline: str = "baseline") -> dict:
     "`{arm: {'decision', 'pairs', 'wall_min', 'flops'}}`: the last logged decision and the cost of reaching it."
     by_key = {(record_arm(r), seed_key(r)): r for r in records}
@@ -115,7 +118,20 @@ def decision_costs(folder, records, baseline: str = "baseline") -> dict:
                     "flops": sum(c[1] for c in cost)}
     return out
 
+# %% ../nbs/16a_report.ipynb #d884e307
+def _decided(d) -> str:
+    if not d: return ""
+    if d["decision"] == "undecided": return f"undecided after {d['pairs']} pairs"
+    return f"{d['decision']} after {d['pairs']} pairs, {d['wall_min']:.0f} run-minutes"
+
 # %% ../nbs/16a_report.ipynb #4beedd5d
+def _report_notes(runs: Mapping, losses: Mapping, baseline: str) -> list:
+    notes = pairing_notes(losses, baseline) + [f"failed: {r.get('run_name')} (status {r.get('status')!r}"
+                                               f"{': ' + str(r['error'])[:120] if r.get('error') else ''})"
+                                               for r in runs["failed"]]
+    return notes + [f"missing: {n} (planned in sweep.json, no record)" for n in runs["missing"]]
+
+# %% ../nbs/16a_report.ipynb #067216f3
 def report_table(folder, baseline: str = "baseline", alpha: float = 0.05, margin: float | None = None) -> tuple:
     "(table, notes): `compare_arms` on the sweep's complete runs, with cost columns; notes name unpaired/missing runs."
     runs = sweep_runs(folder)
@@ -129,18 +145,9 @@ def report_table(folder, baseline: str = "baseline", alpha: float = 0.05, margin
     table["wall_min"] = [costs.loc[a, "wall_min"] for a in table.arm]
     table["flops"] = [costs.loc[a, "flops"] for a in table.arm]
     table["decided_after"] = [_decided(dec.get(a)) for a in table.arm]
-    notes = pairing_notes(losses, baseline) + [f"failed: {r.get('run_name')} (status {r.get('status')!r}"
-                                               f"{': ' + str(r['error'])[:120] if r.get('error') else ''})"
-                                               for r in runs["failed"]]
-    notes += [f"missing: {n} (planned in sweep.json, no record)" for n in runs["missing"]]
-    return table, notes
+    return table, _report_notes(runs, losses, baseline)
 
-def _decided(d) -> str:
-    if not d: return ""
-    if d["decision"] == "undecided": return f"undecided after {d['pairs']} pairs"
-    return f"{d['decision']} after {d['pairs']} pairs, {d['wall_min']:.0f} run-minutes"
-
-# %% ../nbs/16a_report.ipynb #dabcfd46
+# %% ../nbs/16a_report.ipynb #d05d7901
 HEADER = "Δ = arm − baseline in test loss (nats); NEGATIVE = the arm's loss is lower = helps"
 COLUMNS = [("arm", "arm"), ("n_pairs", "pairs"), ("mean_diff", "Δ"), ("ci", "95% CI"), ("p_t", "p"),
            ("p_adjusted", "p Holm"), ("verdict", "verdict"), ("sequential", "sequential"),
@@ -148,6 +155,7 @@ COLUMNS = [("arm", "arm"), ("n_pairs", "pairs"), ("mean_diff", "Δ"), ("ci", "95
 
 def _num(x, fmt="{:+.4f}") -> str: return "—" if x is None or x != x else fmt.format(x)
 
+# %% ../nbs/16a_report.ipynb #f6bf4c7a
 def format_table(table: pd.DataFrame, notes=(), baseline: str = "baseline") -> str:
     "The report table as text, its sign convention in the header, the notes (unpaired, failed, missing) below."
     t = pd.DataFrame({"arm": table.arm, "n_pairs": table.n_pairs, "mean_diff": table.mean_diff.map(_num),
@@ -163,6 +171,7 @@ def format_table(table: pd.DataFrame, notes=(), baseline: str = "baseline") -> s
         lines += [f"{a}: {d}" for a, d in zip(table.arm, table.decided_after) if d]
     return "\n".join(lines + list(notes))
 
+# %% ../nbs/16a_report.ipynb #4e97c350
 def table_json(table: pd.DataFrame, notes=()) -> str:
     "The table for scripts: strict JSON (NaN and ±∞ as null), the sign convention included."
     rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
@@ -181,6 +190,7 @@ def plot_band(losses: Mapping, baseline: str = "baseline", ax=None):
     ax.set_yticks(range(len(losses)), sorted(losses)); ax.set_xlabel("test loss (nats)"); ax.legend(loc="lower right")
     return ax
 
+# %% ../nbs/16a_report.ipynb #aafe8635
 def plot_differences(table: pd.DataFrame, ax=None):
     "Δ = arm − baseline with its interval per arm; left of 0 helps."
     import matplotlib.pyplot as plt
@@ -191,15 +201,21 @@ def plot_differences(table: pd.DataFrame, ax=None):
     ax.set_xlabel("Δ = arm − baseline (nats); negative helps")
     return ax
 
-def plot_curves(records, folder=None, key: str = "loss", ax=None):
-    "Each arm's training curve: the mean over its seeds and a min–max band (metrics.jsonl in `folder`/run name)."
-    import matplotlib.pyplot as plt
-    ax = ax or plt.subplots(figsize=(8, 4))[1]
+# %% ../nbs/16a_report.ipynb #32457457
+def _arm_metric_rows(records, folder=None) -> dict:
+    "`{arm: [metrics rows of each run]}`; runs without a metrics.jsonl are left out."
     by_arm = {}
     for r in records:
         f = (Path(folder) / r.get("run_name", "") if folder else Path(r.get("run_dir", ""))) / "metrics.jsonl"
         if f.is_file(): by_arm.setdefault(record_arm(r), []).append(read_metric_rows(f))
-    for arm, curves in sorted(by_arm.items()):
+    return by_arm
+
+# %% ../nbs/16a_report.ipynb #30804052
+def plot_curves(records, folder=None, key: str = "loss", ax=None):
+    "Each arm's training curve: the mean over its seeds and a min–max band (metrics.jsonl in `folder`/run name)."
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    for arm, curves in sorted(_arm_metric_rows(records, folder).items()):
         n = min(len(c) for c in curves)
         ys = np.array([[row.get(key, np.nan) for row in c[:n]] for c in curves], dtype=float)
         x = [row["step"] for row in curves[0][:n]]
@@ -226,6 +242,7 @@ def nbconvert_templates_found():
         if before is None: os.environ.pop("JUPYTER_PATH", None)
         else: os.environ["JUPYTER_PATH"] = before
 
+# %% ../nbs/16a_report.ipynb #b2e31443
 def offline_html(nb) -> str:
     "An executed notebook as one HTML file: images embedded, no remote scripts (RequireJS, MathJax CDN) left in."
     from nbconvert import HTMLExporter
@@ -234,10 +251,12 @@ def offline_html(nb) -> str:
         body, _ = exporter.from_notebook_node(nb)
     return REMOTE_SCRIPT.sub("", body)
 
+# %% ../nbs/16a_report.ipynb #43be0b74
 def report_notebook() -> Path:
     import importlib.resources
     return Path(str(importlib.resources.files("gptnb") / "notebooks" / "report.ipynb"))
 
+# %% ../nbs/16a_report.ipynb #38e3a0ed
 def render_report(folder, baseline: str = "baseline", alpha: float = 0.05, margin: float | None = None) -> tuple:
     "Execute the report notebook on a sweep folder: (report.ipynb, report.html) written into it."
     import nbformat, papermill as pm
