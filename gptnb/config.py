@@ -69,6 +69,10 @@ class TrainConfig(ConfigDict):
     def validate(self):
         def bad(name, why): raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
         self.check_types()
+        for f in fields(self):   # Infinity passes `lr > 0`, and NaN fails no `<` check: every number must be finite
+            v = getattr(self, f.name)
+            if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, tuple) else (v,))):
+                bad(f.name, "must be a finite number")
         for name in ("micro_batch_size", "batch_size", "train_tokens"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(name, "must be a positive integer")
