@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import json
 import math
 import statistics
@@ -15,28 +16,46 @@ import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 
+from . import __version__
 from .config import RunSpec
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .export import write_tensorboard
-from .records import RunFolderBusy, RunFolderTaken, record_and_status, record_status, write_json_atomic
+from .records import RunFolderBusy, RunFolderTaken, read_records, record_and_status, record_status, write_json_atomic
 from .power import compare_arms, cs_threshold, format_p, one_sample_test, seeds_needed, sequential_test
 from .report import format_table, render_report, report_table, sequential_log, table_json
-from .sweep import EXECUTORS, LAUNCHERS, Resources, Sweep, find_microbatch, plan_commands, run_notebook, run_sweep, slurm_plan, sweep_status
-from .train import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_field, parse_value
+from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
+                         find_microbatch, mixed_code_warning, plan_commands, run_notebook, run_sweep, slurm_plan,
+                         sweep_status, train_notebook)
+from .train import (EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, check_nproc, parse_field,
+                         parse_value, resolve_device)
 
 # %% auto #0
-__all__ = ['SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'run_parameters', 'cli_parser', 'seed_pairs', 'seed_cell',
+__all__ = ['SWEEP_GRID_FLAGS', 'SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'EXTRAS', 'did_you_mean', 'run_parameters', 'cli_parser',
+           'subcommand_parsers', 'flag_suggestion', 'parse_command_line', 'seed_pairs', 'seed_cell',
            'paired_differences', 'decision_entry', 'write_sequential', 'first_decision_pair', 'run_until_decided',
            'run_spec_here', 'pairs_to_decide', 'continue_hint', 'read_loss_rows', 'losses_by_arm', 'target_table',
-           'main']
+           'install_hint', 'main']
 
 # %% ../nbs/17_cli.ipynb #210566fa
-def run_parameters(pairs) -> dict:
-    "`-p KEY VALUE` pairs as RunSpec fields; an unknown key is an error that lists the valid ones."
+SWEEP_GRID_FLAGS = {"preset": "--preset", "intervention": "--interventions", "init_seed": "--init-seeds",
+                    "train_seed": "--train-seeds", "data_seed": "--data-seeds", "run_dir": "--runs-dir",
+                    "run_name": "the sweep's NAME (each run is named after its grid cell)",
+                    "restart": "nothing: a sweep resumes its runs; move a run folder aside to start it again"}
+
+def did_you_mean(word: str, choices, fmt: str = "{!r}") -> str:
+    "'; did you mean X?' for the choice closest to `word`, or '' when none is close."
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {fmt.format(close[0])}?" if close else ""
+
+def run_parameters(pairs, grid_flags: dict | None = None) -> dict:
+    "`-p KEY VALUE` pairs as RunSpec fields; an unknown key (or one the sweep's grid sets: `grid_flags`) is an error."
     names = [f.name for f in fields(RunSpec)]
     out = {}
     for key, text in pairs:
-        if key not in names: raise ValueError(f"unknown run parameter {key!r}; valid parameters: {names}")
+        if grid_flags and key in grid_flags:
+            raise ValueError(f"-p {key} is set for each run by the sweep's grid: use {grid_flags[key]}")
+        if key not in names:
+            raise ValueError(f"unknown run parameter {key!r}{did_you_mean(key, names) or ';'} valid parameters: {names}")
         out[key] = parse_field(key, text)
     return out
 
@@ -49,31 +68,49 @@ def _options(pairs) -> dict:
     return dict(p.split("=", 1) for p in pairs)
 
 # %% ../nbs/17_cli.ipynb #5fe27da9
-def _run_parser(sub) -> None:
-    r = sub.add_parser("run", help="execute the experiment notebook for one run into RUNS_DIR/NAME/")
-    r.add_argument("name")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
-    r.add_argument("--runs-dir", default="runs"); r.add_argument("--notebook", default=None)
-    r.add_argument("--log-output", action="store_true", help="stream the notebook's output to this terminal")
+def _parameter_option(p, what: str) -> None:
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help=f"any run parameter (a RunSpec field: max_steps, train_overrides, dataset_dir, ...) {what}")
 
-def _sweep_parser(sub) -> None:
-    s = sub.add_parser("sweep", help="run interventions × seeds into RUNS_DIR/NAME/ ('sweep status NAME': progress)")
-    s.add_argument("name"); s.add_argument("--preset", default="tiny")
-    s.add_argument("--interventions", default="baseline", help="comma-separated; '+' composes")
+def _where_options(p) -> None:
+    p.add_argument("--runs-dir", default="runs", help="the folder of run folders (default: runs)")
+    p.add_argument("--notebook", default=None,
+                   help="the experiment notebook to execute (default: nbs/train.ipynb here, else the packaged one)")
+
+def _run_parser(sub) -> None:
+    r = sub.add_parser("run", help="execute the experiment notebook for one run into RUNS_DIR/NAME/", allow_abbrev=False)
+    r.add_argument("name", help="the run's folder name under RUNS_DIR")
+    r.add_argument("--preset", default=None, help="the model and budget preset (default: tiny)")
+    r.add_argument("--intervention", default=None, help="what to change ('+' composes; default: baseline)")
+    _parameter_option(r, "for this run"); _where_options(r)
+    r.add_argument("--quiet", action="store_true", help="do not show the notebook's progress and output as it runs")
+
+# %% ../nbs/17_cli.ipynb #33858572
+def _grid_options(s) -> None:
+    s.add_argument("name", help="the sweep's folder name under RUNS_DIR")
+    s.add_argument("--preset", default="tiny", help="the model and budget preset of every run (default: tiny)")
+    s.add_argument("--interventions", "--intervention", default="baseline", help="comma-separated; '+' composes")
     s.add_argument("--init-seeds", default="42", help="comma-separated")
     s.add_argument("--train-seeds", default="None", help="comma-separated; None = no re-seed")
     s.add_argument("--data-seeds", default="None", help="comma-separated; None = in order")
-    s.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                   help="any run parameter for every run (max_steps, nproc, train_overrides, ...)")
-    s.add_argument("--runs-dir", default="runs"); s.add_argument("--notebook", default=None)
-    s.add_argument("--executor", default="local", choices=EXECUTORS)
+    _parameter_option(s, "for every run"); _where_options(s)
+
+def _executor_options(s) -> None:
+    s.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local: processes here; slurm: one job array; debug: in this process, one run at a time")
     s.add_argument("--workers", type=int, default=1, help="runs at once (the array's cap on Slurm)")
-    s.add_argument("--nodes", type=int, default=1); s.add_argument("--gpus-per-node", type=int, default=0)
-    s.add_argument("--cpus-per-task", type=int, default=None); s.add_argument("--time", type=int, default=24 * 60,
-                                                                             help="minutes per run")
-    s.add_argument("--partition", default=None)
+    s.add_argument("--nodes", type=int, default=1, help="nodes per run (Slurm)")
+    s.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node of each run (Slurm)")
+    s.add_argument("--cpus-per-task", type=int, default=None, help="CPUs per process of each run (Slurm)")
+    s.add_argument("--time", type=int, default=24 * 60, help="minutes per run")
+    s.add_argument("--partition", default=None, help="the Slurm partition (default: the cluster's)")
     s.add_argument("--mem-gb", type=int, default=16, help="memory per node for sbatch --mem (0: the partition's default)")
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any other sbatch option")
+
+def _sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="run interventions × seeds into RUNS_DIR/NAME/ ('sweep status NAME': progress)",
+                       allow_abbrev=False)
+    _grid_options(s); _executor_options(s)
     s.add_argument("--dry-run", action="store_true", help="print what would run (commands, or Slurm resources)")
     s.add_argument("--launcher", default="papermill", choices=LAUNCHERS, help="for --dry-run without --executor slurm")
     s.add_argument("--until-decided", action="store_true",
@@ -83,6 +120,7 @@ def _sweep_parser(sub) -> None:
     s.add_argument("--margin", type=float, default=None,
                    help="with --until-decided: effects within ±MARGIN (loss units) count as equivalent")
 
+# %% ../nbs/17_cli.ipynb #185a752f
 def _verdict_options(p, baseline_help: str) -> None:
     p.add_argument("--baseline", default="baseline", help=baseline_help)
     p.add_argument("--alpha", type=float, default=0.05, help="each test's error rate (Holm-adjusted over the arms)")
@@ -90,30 +128,69 @@ def _verdict_options(p, baseline_help: str) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON, for scripts")
 
 def _report_parser(sub) -> None:
-    r = sub.add_parser("report", help="the verdict table of a sweep; writes report.ipynb and report.html into it")
-    r.add_argument("sweep_dir"); _verdict_options(r, "the arm every other arm is compared with")
+    r = sub.add_parser("report", help="the verdict table of a sweep; writes report.ipynb and report.html into it",
+                       allow_abbrev=False)
+    r.add_argument("sweep_dir", help="the sweep's folder (RUNS_DIR/NAME)")
+    _verdict_options(r, "the arm every other arm is compared with")
     r.add_argument("--no-notebook", action="store_true", help="print the table only; write no report files")
 
 def _decide_parser(sub) -> None:
-    d = sub.add_parser("decide", help="verdicts from a CSV/JSON file of (arm, seed, loss) rows, from anywhere")
-    d.add_argument("losses"); _verdict_options(d, "the arm every other arm is compared with (without --target)")
+    d = sub.add_parser("decide", help="verdicts from a CSV/JSON file of (arm, seed, loss) rows, from anywhere",
+                       allow_abbrev=False)
+    d.add_argument("losses", help="a CSV with columns arm,seed,loss, or a JSON list of such objects")
+    _verdict_options(d, "the arm every other arm is compared with (without --target)")
     d.add_argument("--target", type=float, default=None, help="instead: is each arm's mean loss below TARGET?")
 
-def cli_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gptnb", description="Train GPT-2-style models and measure seed noise.")
-    sub = p.add_subparsers(dest="command", required=True)
-    _run_parser(sub); _sweep_parser(sub)
-    st = sub.add_parser("status", help="every planned run of a sweep and its state (also: gptnb sweep status NAME)")
-    st.add_argument("name"); st.add_argument("--runs-dir", default="runs")
-    ev = sub.add_parser("evaluate", help="score a checkpoint (gptnb run, the post's files or its Hub upload) on a test protocol")
+def _other_parsers(sub) -> None:
+    st = sub.add_parser("status", help="every planned run of a sweep and its state (also: gptnb sweep status NAME)",
+                        allow_abbrev=False)
+    st.add_argument("name", help="the sweep's folder name under RUNS_DIR")
+    st.add_argument("--runs-dir", default="runs", help="the folder of run folders (default: runs)")
+    ev = sub.add_parser("evaluate", help="score a checkpoint (gptnb run, the post's files or its Hub upload) on a "
+                        "test protocol", allow_abbrev=False)
     add_evaluate_arguments(ev)
-    fm = sub.add_parser("find-microbatch", help="the largest microbatch a run's settings train with on this device")
-    fm.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    fm = sub.add_parser("find-microbatch", help="the largest microbatch a run's settings train with on this device",
+                        allow_abbrev=False)
+    _parameter_option(fm, "for the trial steps")
     fm.add_argument("--limit", type=int, default=1024, help="the largest size tried")
-    tb = sub.add_parser("tensorboard", help="write TensorBoard event files from a folder of run records")
-    tb.add_argument("runs_dir"); tb.add_argument("--out", default=None)
-    _report_parser(sub); _decide_parser(sub)
+    tb = sub.add_parser("tensorboard", help="write TensorBoard event files from a folder of run records",
+                        allow_abbrev=False)
+    tb.add_argument("runs_dir", help="a folder with run folders (records and metrics) below it")
+    tb.add_argument("--out", default=None, help="where the event files go (default: RUNS_DIR/tensorboard)")
+
+def cli_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gptnb", description="Train GPT-2-style models and measure seed noise.",
+                                allow_abbrev=False)
+    p.add_argument("--version", action="version", version=f"gptnb {__version__}", help="print gptnb's version")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _run_parser(sub); _sweep_parser(sub); _other_parsers(sub); _report_parser(sub); _decide_parser(sub)
     return p
+
+# %% ../nbs/17_cli.ipynb #2ee0b88d
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict:
+    "{command: its parser} of `cli_parser()`."
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+def flag_suggestion(flag: str, sub: argparse.ArgumentParser) -> str:
+    "'; did you mean ...?' for an unknown `flag` of command parser `sub`: one of its options, or `-p FIELD VALUE`."
+    options = {o: a.option_strings[0] for a in sub._actions for o in a.option_strings if o.startswith("--")}
+    if "--parameter" in options:   # a run field typed as a flag: `--max-steps 2` for `-p max_steps 2`
+        taken = GRID_FIELDS if sub.prog.endswith(" sweep") else ()
+        fields_as_flags = {"--" + f.name.replace("_", "-"): f"-p {f.name} VALUE" for f in fields(RunSpec)
+                           if f.name not in taken}
+        options = {**fields_as_flags, **options}
+    close = difflib.get_close_matches(flag.split("=")[0], list(options), n=1)
+    return f"; did you mean {options[close[0]]}?" if close else ""
+
+def parse_command_line(argv: list) -> argparse.Namespace:
+    "The parsed command line; unknown arguments are refused with the command's usage and the flag meant."
+    parser = cli_parser()
+    a, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = subcommand_parsers(parser)[a.command]
+        flag = next((u for u in unknown if u.startswith("-")), unknown[0])
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}{flag_suggestion(flag, sub)}")
+    return a
 
 # %% ../nbs/17_cli.ipynb #606b1fa4
 SEED_LISTS = ("init_seeds", "train_seeds", "data_seeds")
@@ -203,19 +280,31 @@ def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alph
 
 # %% ../nbs/17_cli.ipynb #1538b6d7
 def run_spec_here(parameters: dict, name: str, runs_dir) -> RunSpec:
-    """The run `gptnb run NAME` asks for, with every path resolved where the user stands: the kernel starts in the
-    notebook's folder, where a relative run folder or dataset folder would mean something else."""
+    """The run `gptnb run NAME` asks for, checked, with every path resolved where the user stands: the kernel starts
+    in the notebook's folder, where a relative run folder or dataset folder would mean something else."""
     if name in ("", ".", "..") or "/" in name or "\\" in name:
         raise ValueError(f"run name must be one folder name (not '.', '..', nor with '/'), got {name!r}")
     spec = RunSpec(**{**parameters, "run_name": name}).validate()
     if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(runs_dir).resolve() / name))
-    d = spec.dataset_dir
-    if d and not Path(d).is_absolute() and Path(d).exists(): spec = replace(spec, dataset_dir=str(Path(d).resolve()))
+    spec = replace(spec, dataset_dir=dataset_dir_here(spec.dataset_dir))
+    check_nproc(spec.nproc, spec.device)   # this machine runs it: its device and cores are known now
     return spec
 
+def _run_flags(a) -> dict:
+    "The `-p` parameters with `--preset` and `--intervention` added; a flag and a `-p` that disagree are refused."
+    parameters = run_parameters(a.parameter)
+    for key in ("preset", "intervention"):
+        flag = getattr(a, key)
+        if flag is None: continue
+        if parameters.get(key, flag) != flag:
+            raise ValueError(f"--{key} {flag} and -p {key} {parameters[key]} disagree: give one of them")
+        parameters[key] = flag
+    return parameters
+
 def _run_main(a) -> int:
-    spec = run_spec_here(run_parameters(a.parameter), a.name, a.runs_dir)
-    try: rec = run_notebook(spec, a.notebook, log_output=a.log_output)
+    spec = run_spec_here(_run_flags(a), a.name, a.runs_dir)
+    train_notebook(a.notebook); check_notebook_runner()   # what executes it is here, or the error says what to install
+    try: rec = run_notebook(spec, a.notebook, log_output=not a.quiet)
     except (RunFolderBusy, RunFolderTaken) as e:
         print(f"gptnb run: {e}", file=sys.stderr); return EXIT_FOLDER_TAKEN
     except Exception as e:   # papermill's error: the executed notebook and the record say more
@@ -227,7 +316,8 @@ def _run_main(a) -> int:
 def _sweep_main(a) -> int:
     if a.workers < 1: raise ValueError(f"workers={a.workers}: must be a positive integer")
     sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
-                  _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir, extra=run_parameters(a.parameter))
+                  _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir,
+                  extra=run_parameters(a.parameter, SWEEP_GRID_FLAGS))
     res = Resources(nodes=a.nodes, gpus_per_node=a.gpus_per_node, cpus_per_task=a.cpus_per_task, time_min=a.time,
                     partition=a.partition, parallelism=a.workers, mem_gb=a.mem_gb or None, sbatch=_options(a.sbatch))
     try: return _sweep_or_plan(a, sweep, res)
@@ -236,7 +326,7 @@ def _sweep_main(a) -> int:
 
 def _plan_text(a, sweep: Sweep, res: Resources) -> str:
     if a.executor == "slurm": return slurm_plan(sweep, res)
-    return "\n".join(plan_commands(sweep, a.launcher)) or f"nothing to run: every run of sweep {sweep.name} is complete or running"
+    return "\n".join(plan_commands(sweep, a.launcher, a.notebook)) or f"nothing to run: every run of sweep {sweep.name} is complete or running"
 
 def _sweep_or_plan(a, sweep: Sweep, res: Resources) -> int:
     if a.dry_run: print(_plan_text(a, sweep, res)); return EXIT_COMPLETE
@@ -294,13 +384,16 @@ def _report_main(a) -> int:
     if not a.no_notebook:
         files = render_report(a.sweep_dir, a.baseline, a.alpha, a.margin)
         notes = notes + [f"report: {f}" for f in files]
+    mixed = mixed_code_warning(read_records(a.sweep_dir), Path(a.sweep_dir).name)
+    if mixed: notes = notes + [mixed]
     print(table_json(table, notes) if a.json else format_table(table, notes, a.baseline))
     return EXIT_COMPLETE
 
 def _status_main(a) -> int:
     rows = sweep_status(a.runs_dir, a.name)
     for r in rows:
-        print(f"{r['state']:>11}  {r['run_name']}  {r['test_loss'] or ''}  {r['job_id'] or ''}  {r['error'] or ''}")
+        step = f"step {r['step']}" if r.get("step") else ""
+        print(f"{r['state']:>11}  {r['run_name']}  {step}  {r['test_loss'] or ''}  {r['job_id'] or ''}  {r['error'] or ''}")
     done = sum(r["state"] == "complete" for r in rows)
     print(f"{done} of {len(rows)} runs complete")
     return EXIT_COMPLETE if done == len(rows) else EXIT_FAILED
@@ -389,12 +482,23 @@ COMMANDS = {"run": _run_main, "sweep": _sweep_main, "status": _status_main, "eva
             "find-microbatch": _find_microbatch_main, "tensorboard": _tensorboard_main,
             "report": _report_main, "decide": _decide_main}
 
+EXTRAS = {"tensorboard": "gptnb[tensorboard]"}   # optional dependencies (pyproject.toml); the rest come with gptnb
+
+def install_hint(e: ImportError) -> str:
+    "What to install for a missing module: its extra of gptnb, or the package itself (a dependency of gptnb)."
+    if "pip install" in str(e): return ""
+    name = (e.name or "").split(".")[0]
+    if name in EXTRAS: return f'; install it: pip install "{EXTRAS[name]}"'
+    return f"; install it: pip install {name} (it comes with gptnb: pip install gptnb)" if name else ""
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["sweep", "status"]: argv = ["status", *argv[2:]]   # `gptnb sweep status NAME`
-    a = cli_parser().parse_args(argv)
+    a = parse_command_line(argv)
     try: return COMMANDS[a.command](a)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except ImportError as e:
+        print(f"gptnb {a.command}: error: {e}{install_hint(e)}", file=sys.stderr); return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError) as e:
         print(f"gptnb {a.command}: error: {e}", file=sys.stderr); return EXIT_BAD_INPUT
 
 if __name__ == "__main__" and "__file__" in globals():  # `python -m gptnb.cli`, not a notebook kernel

@@ -115,9 +115,16 @@ def _check_combinations(cfg):
     if cfg.batch_size % cfg.micro_batch_size:
         _bad(cfg, "batch_size", f"must be a multiple of micro_batch_size={cfg.micro_batch_size}")
 
+def _check_finite(cfg):
+    "Infinity passes `lr > 0` and NaN fails no `<` check, so every float (tuples included) must be finite first."
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if any(isinstance(x, float) and not math.isfinite(x) for x in (v if isinstance(v, tuple) else (v,))):
+            _bad(cfg, f.name, "must be a finite number")
+
 def check_train_config(cfg: TrainConfig) -> None:
-    "Types first (each field its annotated kind), then counts, choices and combinations."
-    cfg.check_types(); _check_counts(cfg); _check_choices(cfg); _check_combinations(cfg)
+    "Types first (each field its annotated kind), then finite numbers, counts, choices and combinations."
+    cfg.check_types(); _check_finite(cfg); _check_counts(cfg); _check_choices(cfg); _check_combinations(cfg)
 
 # %% ../nbs/06_config.ipynb #f5901985
 def grad_accum_steps(cfg: TrainConfig, world_size: int) -> int:

@@ -170,7 +170,8 @@ def test_a_garbage_sweep_log_stops_the_sweep_before_any_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_missing_dataset_through_gptnb_run_leaves_a_failed_record(tmp_path):
+def test_a_dataset_folder_without_tokens_through_gptnb_run_leaves_a_failed_record(tmp_path):
+    (tmp_path / "nowhere").mkdir()   # a missing folder is refused before the kernel (test_cli_doors); an empty one fails in it
     res = subprocess.run(["gptnb", "run", "nodata", "--runs-dir", str(tmp_path), "-p", "dataset_dir",
                           str(tmp_path / "nowhere"), "-p", "max_steps", "1"], capture_output=True, text=True, env=ENV)
     assert res.returncode == 1

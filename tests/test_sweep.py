@@ -202,11 +202,51 @@ def test_a_sweep_refuses_complete_runs_trained_with_other_parameters(tmp_path):
     assert plan_commands(old) == []   # the same runs: reused
 
 
-def test_a_sweep_refuses_a_complete_run_of_another_code_version(tmp_path):
+def test_a_complete_run_of_another_commit_is_reused_with_a_warning(tmp_path, capsys):
+    "Committing a sweep's own records changes the commit: the printed `to go on` command must still run."
+    from gptnb.sweep import plan_commands
+    sweep = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(sweep.runs()[0], git_commit="0" * 40 + "-dirty")
+    assert plan_commands(sweep) == []   # reused
+    err = capsys.readouterr().err
+    assert "warning" in err and "0" * 40 + "-dirty" in err and "tiny-baseline-i1" in err, err
+
+
+def test_a_sweep_refuses_a_complete_run_of_another_gptnb_version_or_intervention_source(tmp_path):
     from gptnb.sweep import RunMismatch, plan_commands
     sweep = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
-    fake_complete(sweep.runs()[0], git_commit="0" * 40 + "-other")
-    with pytest.raises(RunMismatch, match="git_commit"): plan_commands(sweep)
+    fake_complete(sweep.runs()[0], versions={"gptnb": "0.0.1"})
+    with pytest.raises(RunMismatch, match=r"gptnb_version='0.0.1' there"): plan_commands(sweep)
+    ideas = ROOT / "examples" / "ideas.py"
+    user = Sweep("user", [f"{ideas}:rmsnorm"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(user.runs()[0], intervention_sources=[{"name": f"{ideas}:rmsnorm", "sha256": "0" * 64}])
+    with pytest.raises(RunMismatch, match="intervention_sources"): plan_commands(user)
+
+
+def test_the_papermill_dry_run_names_the_notebook_that_would_run(tmp_path, monkeypatch, capsys):
+    import gptnb.cli as cli
+    monkeypatch.chdir(tmp_path)   # outside the checkout: the packaged notebook
+    assert cli.main(["sweep", "plan", "--runs-dir", "runs", "--dry-run"]) == 0
+    words = capsys.readouterr().out.split()
+    notebook = Path(words[words.index("papermill") + 1])
+    assert notebook.is_absolute() and notebook.is_file() and notebook.name == "train.ipynb", words
+
+
+def test_status_shows_the_step_a_running_run_has_reached(tmp_path, capsys):
+    import gptnb.cli as cli
+    from gptnb.records import lock_run_folder
+    sweep = Sweep("st", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 20})
+    spec = sweep.runs()[0]
+    folder = Path(spec.run_dir); folder.mkdir(parents=True)
+    fake_complete(spec); rec = json.loads((folder / "record.json").read_text())
+    (folder / "record.json").write_text(json.dumps({**rec, "status": "running", "test_loss": None}))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 5.0}) + "\n" for s in (1, 2, 3)))
+    (tmp_path / "st" / "sweep.json").write_text(json.dumps({"grids": [{"runs": [spec.run_name]}]}))
+    with lock_run_folder(folder):   # the run's process holds it: running, not interrupted
+        rows = sweep_status(tmp_path, "st")
+        assert cli.main(["sweep", "status", "st", "--runs-dir", str(tmp_path)]) == 1
+    assert rows[0]["state"] == "running" and rows[0]["step"] == "3/20"
+    assert "step 3/20" in capsys.readouterr().out
 
 
 def test_the_cli_sweep_and_dry_run_refuse_a_mismatch_before_any_work(tmp_path):
