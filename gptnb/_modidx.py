@@ -599,6 +599,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                              'gptnb.train._free_port': ('train.html#_free_port', 'gptnb/train.py'),
                              'gptnb.train._init_distributed': ('train.html#_init_distributed', 'gptnb/train.py'),
                              'gptnb.train._is_terminal': ('train.html#_is_terminal', 'gptnb/train.py'),
+                             'gptnb.train._line_every_s': ('train.html#_line_every_s', 'gptnb/train.py'),
                              'gptnb.train._train_into': ('train.html#_train_into', 'gptnb/train.py'),
                              'gptnb.train._worker': ('train.html#_worker', 'gptnb/train.py'),
                              'gptnb.train.accumulate_gradients': ('train.html#accumulate_gradients', 'gptnb/train.py'),

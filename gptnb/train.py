@@ -36,7 +36,7 @@ from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
 from .interventions import (Intervention, apply_model_changes, call_hook, intervention_sources,
                                  parse_interventions, single_hook)
-from .records import (EXECUTED_COPY, run_folder, MetricsLog, NoSpaceToStart, RunFolderBusy, RunFolderLost, RunFolderTaken,
+from .records import (EXECUTED_COPY, LOCK_ENV, run_folder, MetricsLog, NoSpaceToStart, RunFolderBusy, RunFolderLost, RunFolderTaken,
                            RunRecord, check_metric_steps, check_still_held, claim_run_folder, describe_error,
                            finish_record, plot_metrics, read_record, record_and_status, record_failed_start, replacing,
                            start_record, write_test_losses)
@@ -448,10 +448,16 @@ def _is_terminal() -> bool:
     "A bar can redraw itself on stderr (not in a notebook kernel, whose streams are not terminals)."
     return sys.stderr.isatty() and "ipykernel" not in sys.modules
 
+def _line_every_s() -> float:
+    "A minute between progress lines; in a notebook being read (not a run's kernel under gptnb) only the last line."
+    return math.inf if "ipykernel" in sys.modules and not os.environ.get(LOCK_ENV) else 60.0
+
 class StepMeter:
     "A run's progress: a bar with ETA on a terminal; elsewhere a line every `every_s` seconds and one at the end."
-    def __init__(self, desc: str, total: int, enabled: bool = True, every_s: float = 60.0, terminal: bool | None = None):
-        self.desc, self.total, self.enabled, self.every_s = desc, total, enabled, every_s
+    def __init__(self, desc: str, total: int, enabled: bool = True, every_s: float | None = None,
+                 terminal: bool | None = None):
+        self.desc, self.total, self.enabled = desc, total, enabled
+        self.every_s = _line_every_s() if every_s is None else every_s
         self.done = self.first = 0
         self.loss, self.t0 = math.nan, time.time()
         self.last_line, self._timer = self.t0, None
@@ -478,7 +484,7 @@ class StepMeter:
     def doing(self, what: str):
         "A slow phase: shown on the bar, or as a line when it lasts `every_s` seconds."
         if self.bar is not None: self.bar.set_postfix_str(what)
-        elif self.enabled:
+        elif self.enabled and math.isfinite(self.every_s):
             self._timer = threading.Timer(self.every_s, self._print, [f"{what}…"])
             self._timer.daemon = True; self._timer.start()
         try: yield
