@@ -312,6 +312,7 @@ def accumulate_gradients(t: Trainer, step: int) -> tuple[torch.Tensor, float | N
         step_loss /= t.env.world_size
     return step_loss, own
 
+# %% ../nbs/10_train.ipynb #c93a46a2
 def unscale_and_clip(t: Trainer) -> float:
     "Unscale (fp16), clip when `grad_clip` is set, and return the pre-clip global gradient norm."
     t.scaler.unscale_(t.opt)
@@ -395,6 +396,7 @@ def tested_model(t: Trainer, run_dir) -> tuple[GPTModel, str]:
     model = apply_model_changes(t.interventions, GPTModel(t.mcfg, t.tcfg.compat), t.mcfg, t.tcfg, t.spec.init_seed)
     return load_state(model, best.model_state).to(t.device), f"best ({best.path.name})"
 
+# %% ../nbs/10_train.ipynb #b2ab9fa1
 def matmul_parameters(model) -> int:
     "N of the FLOPs count: every parameter but the embedding tables (a lookup multiplies nothing), plus a tied head."
     n = sum(p.numel() for p in model.parameters())
@@ -411,6 +413,7 @@ def cost(t: Trainer, trained_s: float, steps_run: int) -> dict:
     return {"flops_per_token": per_token, "train_flops": per_token * t.total_steps * tokens_per_step,
             "flops_per_s": per_token * steps_run * tokens_per_step / max(trained_s, 1e-9)}
 
+# %% ../nbs/10_train.ipynb #3d3620a1
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
     p, tokens_per_step = t.progress, t.tcfg.tokens_per_step(t.mcfg.context_length)
