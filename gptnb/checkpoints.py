@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from .datasets import sha256_file
 from .model import read_safetensors
-from .records import replacing, write_json_atomic, write_text_atomic
+from .records import pid_alive, replacing, write_json_atomic, write_text_atomic
 
 # %% auto #0
 __all__ = ['CHECKPOINTS', 'MODEL_FILE', 'STATE_FILE', 'MANIFEST_FILE', 'POINTERS', 'CheckpointError', 'Checkpoint',
@@ -61,12 +61,6 @@ def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try: os.fsync(fd)  # makes the renames inside `path` survive a power cut
     finally: os.close(fd)
-
-def _pid_alive(pid: int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True   # it exists, it is just not ours
-    return True
 
 # %% ../nbs/09_checkpoints.ipynb #31d4f754
 def _storable(model_state: dict) -> tuple[dict, dict]:
@@ -124,6 +118,9 @@ def _pointer_target(root: Path, name: str) -> Path | None:
     if name not in POINTERS: raise ValueError(f"unknown checkpoint pointer {name!r}; pointers: {POINTERS}")
     pointer = root / name
     if not os.path.lexists(pointer): return None
+    if pointer.is_symlink():   # never read through it: the error would quote whatever file it leads to
+        raise ValueError(f"checkpoint pointer {pointer} is a symlink; a pointer is a plain file inside {root} holding a "
+                         f"folder name like 'step_000123' — replace it with one, or delete it")
     content = pointer.read_text(errors="replace").strip() if pointer.is_file() else "<not a file>"
     if _step_of(content) is None:
         raise ValueError(f"checkpoint pointer {pointer} holds {content[:80]!r}; it must hold a folder name like "
@@ -180,7 +177,7 @@ def _prune(root: Path, step: int, keep: int) -> None:
     keep_names = {p.name for _, p in steps[:keep]} | ({best.name} if best else set())
     for p in root.iterdir():
         temp = _TEMP_RE.fullmatch(p.name)
-        stale = temp is not None and int(temp.group(1)) != os.getpid() and not _pid_alive(int(temp.group(1)))
+        stale = temp is not None and int(temp.group(1)) != os.getpid() and not pid_alive(int(temp.group(1)))
         if stale or (_step_of(p.name) is not None and p.name not in keep_names):
             try: _remove(p)
             except OSError as e: warnings.warn(f"could not remove old checkpoint {p}: {e}")

@@ -10,6 +10,7 @@ import hashlib
 from contextlib import contextmanager
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -29,19 +30,23 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
+from .datasets import default_data_dir
 from .interventions import intervention_sources, parse_interventions
 from .evaluate import score_run
 from .seeding import deterministic_flags
 
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'TEST_LOSSES_FILE',
-           'replacing', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc', 'RunFolderBusy',
-           'lock_holder', 'RunLock', 'lock_run_folder', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
-           'RunFolderTaken', 'move_aside', 'claim_run_folder', 'describe_error', 'start_record', 'finish_record',
-           'record_failed_start', 'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record',
-           'read_records', 'write_test_losses', 'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog',
-           'read_metrics', 'plot_metrics']
+__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'CACHE_PREFIX',
+           'TEST_LOSSES_FILE', 'EXECUTED_COPY', 'replacing', 'write_bytes_atomic', 'write_text_atomic',
+           'write_json_atomic', 'now_utc', 'pid_alive', 'remove_stale_temp_files', 'RunFolderBusy', 'lock_holder',
+           'RunLock', 'lock_run_folder', 'RunFolderLost', 'check_still_held', 'library_versions', 'current_job_id',
+           'git_commit', 'RunRecord', 'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder',
+           'claim_run_folder', 'describe_error', 'NoSpaceToStart', 'start_record', 'finish_record',
+           'record_failed_start', 'stored_record', 'read_record', 'record_and_status', 'record_status', 'is_complete',
+           'update_record', 'read_records', 'write_test_losses', 'read_test_losses', 'add_test_losses',
+           'read_metric_rows', 'MetricsLog', 'check_metric_steps', 'read_metrics', 'loss_references', 'plot_metrics',
+           'keep_executed_notebook']
 
 # %% ../nbs/08_records.ipynb #908ccf05
 @contextmanager
@@ -68,6 +73,25 @@ def write_json_atomic(path, obj) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 def now_utc() -> str: return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+# %% ../nbs/08_records.ipynb #f1adfb8c
+_TEMP_FILE = re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.tmp")   # the temporary names `replacing` hands out
+
+def pid_alive(pid: int) -> bool:
+    "Whether a process with this id exists (on this machine)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True   # it exists, it is just not ours
+    return True
+
+def remove_stale_temp_files(folder) -> list[str]:
+    "Delete the temporary files of writes killed in `folder` (their process is gone); returns their names."
+    removed = []
+    for p in sorted(Path(folder).iterdir()):
+        m = _TEMP_FILE.fullmatch(p.name)
+        if m and not p.is_dir() and not pid_alive(int(m.group(1))):
+            p.unlink(missing_ok=True); removed.append(p.name)
+    return removed
 
 # %% ../nbs/08_records.ipynb #6aeb40a5
 LOCK_FILE = ".lock"
@@ -158,6 +182,21 @@ def lock_run_folder(run_dir, wait_s: float = 1.0):
     lock, depth = _HELD.get(key, (None, 0))
     _HELD[key] = (lock or RunLock(run_dir, wait_s), depth + 1)
     return _Claim(key)
+
+# %% ../nbs/08_records.ipynb #6cb672b1
+class RunFolderLost(RuntimeError):
+    "The lock this process ran under is gone (the parent that held it ended): it must write nothing more."
+
+def check_still_held(run_dir) -> None:
+    "Raise `RunFolderLost` when this process runs under its parent's lock on `run_dir` and that lock is gone."
+    key = Path(run_dir).resolve()
+    if key in _HELD: return                        # this process's own lock: held until it releases it
+    folder, _, token = os.environ.get(LOCK_ENV, "").partition("\t")
+    if not folder or Path(folder) != key: return   # not running under a parent's lock (e.g. `train()` in a notebook)
+    holder = lock_holder(run_dir)
+    if not holder or holder.get("token") != token:
+        raise RunFolderLost(f"this process no longer holds run folder {run_dir}: the process that held it for this "
+                            f"one has ended (killed?); stopping without writing anything more there")
 
 # %% ../nbs/08_records.ipynb #ceb00475
 RECORD_SCHEMA = 2
@@ -289,9 +328,22 @@ def _refuse_changed_source(folder: Path, old: dict, spec: RunSpec, hint: str) ->
                              f"{changed} (sha256 {[str(theirs.get(k))[:12] for k in changed]} there, "
                              f"{[str(mine.get(k))[:12] for k in changed]} now): {hint}")
 
+def check_run_name(name, field: str = "run_name") -> str:
+    "A run folder's name is one folder name: not empty, not `.` or `..`, no path separator."
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"{field}={name!r}: a run folder is one folder name inside its runs folder "
+                         f"(not empty, '.' or '..', no '/'), so a run never writes outside it")
+    return name
+
+def run_folder(spec: RunSpec) -> Path:
+    "The run's folder; refused (`ValueError`) when its name would lead out of the runs folder."
+    if spec.run_dir is None: check_run_name(spec.name())
+    else: check_run_name(Path(spec.run_dir).name, "run_dir")
+    return spec.folder()
+
 def claim_run_folder(spec: RunSpec):
     "Lock the run's folder and check that `spec` may run there (after moving an old folder aside if `restart`)."
-    folder = spec.folder()
+    folder = run_folder(spec)
     if spec.restart and folder.exists() and any(folder.iterdir()):
         with lock_run_folder(folder, wait_s=0): pass   # never move a folder another process is using
         print(f"restart: moved the old run folder aside to {move_aside(folder)}")
@@ -312,34 +364,67 @@ def describe_error(error: BaseException, folder) -> str:
         text += f" (No space left on device: the disk holding {folder} has {free:,} bytes free)"
     return text
 
+class NoSpaceToStart(RuntimeError):
+    "The disk cannot hold the reserve for a run's final record: the run does not start."
+
 def start_record(folder, record: RunRecord) -> None:
+    "The `running` record (written first: it is small), then the reserve; a disk too full for it is a clear error."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(folder / RESERVE_FILE, bytes(RESERVE_BYTES))
-    write_json_atomic(folder / "record.json", record.to_dict())
+    remove_stale_temp_files(folder)
+    write_json_atomic(folder / "record.json", stored_record(record.to_dict(), folder))
+    try: write_bytes_atomic(folder / RESERVE_FILE, bytes(RESERVE_BYTES))
+    except OSError as e:
+        free = shutil.disk_usage(folder).free
+        raise NoSpaceToStart(f"cannot start the run in {folder}: reserving {RESERVE_BYTES >> 20} MiB for its final "
+                             f"record failed ({e}); the disk holding it has {free:,} bytes free — free some space "
+                             f"and run again") from None
 
 def finish_record(folder, record: RunRecord) -> Path:
     "Write the final record, into the reserved space if the disk is full; returns where it went."
     folder, record.ended_at = Path(folder), now_utc()
     (folder / RESERVE_FILE).unlink(missing_ok=True)
-    try: return write_json_atomic(folder / "record.json", record.to_dict())
+    remove_stale_temp_files(folder)
+    try: return write_json_atomic(folder / "record.json", stored_record(record.to_dict(), folder))
     except OSError as e:
         fallback = Path(tempfile.gettempdir()) / f"gptnb-record-{folder.name}-{os.getpid()}.json"
-        write_json_atomic(fallback, {**record.to_dict(), "record_error": f"{type(e).__name__}: {e}"})
+        write_json_atomic(fallback, {**stored_record(record.to_dict(), folder), "record_error": f"{type(e).__name__}: {e}"})
         print(f"could not write {folder / 'record.json'} ({e}); the record is in {fallback}", file=sys.stderr)
         return fallback
 
 # %% ../nbs/08_records.ipynb #1adf8370
 def record_failed_start(spec: RunSpec, error: BaseException) -> Path | None:
     "A `failed` record in a new folder for a run that failed validation; None (nothing written) otherwise."
-    try: folder = spec.folder()
-    except Exception: return None   # the folder itself is unknowable (e.g. a run_name of the wrong type)
+    try: folder = run_folder(spec)
+    except Exception: return None   # the folder itself is unknowable or leads out of the runs folder
     if folder.exists(): return None
     folder.mkdir(parents=True)
     with lock_run_folder(folder):
         rec = RunRecord(spec, status="failed", error=f"{type(error).__name__}: {error}", ended_at=now_utc())
-        return write_json_atomic(folder / "record.json", rec.to_dict())
+        return write_json_atomic(folder / "record.json", stored_record(rec.to_dict(), folder))
 
 # %% ../nbs/08_records.ipynb #bcbce5b7
+CACHE_PREFIX = "$GPTNB_DATA_DIR/"
+
+def _portable_path(path, folder: Path) -> str:
+    "`path` relative to the dataset cache (`$GPTNB_DATA_DIR/…`) when it lies there, else relative to `folder`."
+    path = Path(path)
+    if not path.is_absolute(): return str(path)
+    cache = default_data_dir().resolve()
+    if path.resolve().is_relative_to(cache): return CACHE_PREFIX + path.resolve().relative_to(cache).as_posix()
+    return os.path.relpath(path.resolve(), Path(folder).resolve())
+
+def stored_record(d: dict, folder) -> dict:
+    "The record as written to disk: `run_dir` as the folder's name, `dataset.path` portable (no absolute path)."
+    out = {**d, "run_dir": Path(folder).name}
+    if isinstance(d.get("dataset"), dict) and d["dataset"].get("path"):
+        out["dataset"] = {**d["dataset"], "path": _portable_path(d["dataset"]["path"], Path(folder))}
+    return out
+
+def _resolved_dataset_path(path: str, folder: Path) -> str:
+    if path.startswith(CACHE_PREFIX): return str(default_data_dir() / path[len(CACHE_PREFIX):])
+    return path if os.path.isabs(path) else os.path.normpath(Path(folder) / path)
+
+# %% ../nbs/08_records.ipynb #8b11182c
 def _load_json(path: Path) -> dict:
     try: d = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -355,6 +440,8 @@ def read_record(run_dir) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"no record.json in {run_dir}")
     rec = RunRecord.from_dict(_load_json(path)).to_dict()
     if rec["status"] == "running" and lock_holder(run_dir) is None: rec["status"] = "interrupted"
+    if isinstance(rec.get("dataset"), dict) and isinstance(rec["dataset"].get("path"), str):
+        rec["dataset"] = {**rec["dataset"], "path": _resolved_dataset_path(rec["dataset"]["path"], Path(run_dir))}
     return {**rec, "run_dir": str(Path(run_dir))}
 
 def record_and_status(run_dir) -> tuple[dict, str | None]:
@@ -377,8 +464,8 @@ def update_record(run_dir, **changes) -> dict:
     for k, v in changes.items():
         if not hasattr(rec, k) or k in ("spec", "extra"): raise ValueError(f"{k!r} is not a record field")
         setattr(rec, k, v)
-    write_json_atomic(path, rec.to_dict())
-    return rec.to_dict()
+    write_json_atomic(path, stored_record(rec.to_dict(), path.parent))
+    return read_record(run_dir)
 
 # %% ../nbs/08_records.ipynb #a9be28e9
 def _record_files(p: Path) -> list[Path]:
@@ -458,7 +545,26 @@ class MetricsLog:
     def write(self, row: dict) -> None:
         self._file.write(json.dumps(row) + "\n"); self._file.flush()
 
+    def sync(self) -> None:
+        "Every row written so far on the disk (before a checkpoint that counts on them)."
+        self._file.flush(); os.fsync(self._file.fileno())
+
     def close(self) -> None: self._file.close()
+
+def _step_ranges(steps: list[int]) -> str:
+    runs, start = [], steps[0]
+    for a, b in zip(steps, steps[1:] + [None]):
+        if b != a + 1: runs.append(f"{start}–{a}" if a > start else f"{a}"); start = b
+    return ", ".join(runs)
+
+def check_metric_steps(path, expected) -> None:
+    "Refuse (`ValueError`) a metrics log without a train row for every step of `expected`: the file was cut."
+    have = {r.get("step") for r in read_metric_rows(path) if "loss" in r}
+    missing = [s for s in expected if s not in have]
+    if missing:
+        raise ValueError(f"{path} lacks the rows of {len(missing)} logged steps (steps {_step_ranges(missing)}): the "
+                         f"file was cut (a crash or a full disk), and a run with steps missing is never recorded "
+                         f"complete; pass restart=True to move this folder aside and train the run again")
 
 # %% ../nbs/08_records.ipynb #5f38efb2
 _TRAIN_KEYS, _EVAL_KEYS = ("step", "tokens", "loss", "lr", "grad_norm"), ("step", "val_loss")
@@ -475,11 +581,18 @@ def read_metrics(path) -> dict:
     return out
 
 # %% ../nbs/08_records.ipynb #b1723286
-def plot_metrics(run_dir) -> list[Path]:
-    "Write loss.png, lr.png and grad_norm.png from a run's metrics.jsonl; returns their paths."
+def loss_references(record: dict | None) -> dict:
+    "The horizontal lines of a run's loss chart: its test loss and the unigram entropy, where the record has them."
+    record = record or {}
+    return {label: record[k] for label, k in (("test loss", "test_loss"), ("unigram entropy", "unigram_entropy"))
+            if isinstance(record.get(k), (int, float))}
+
+def plot_metrics(run_dir, record: dict | None = None) -> list[Path]:
+    "Write loss.png, lr.png and grad_norm.png from a run's metrics.jsonl (and its record); returns their paths."
     from matplotlib.figure import Figure   # a bare Figure: no pyplot state, no backend switch
     run_dir = Path(run_dir)
-    m = read_metrics(run_dir)
+    if record is None and (run_dir / "record.json").is_file(): record = read_record(run_dir)
+    m, refs = read_metrics(run_dir), loss_references(record)
     per_step = m["tokens"][0] / (m["step"][0] + 1) if len(m["tokens"]) else 0
     paths = []
     for name, label in (("loss", "loss (nats)"), ("lr", "learning rate"), ("grad_norm", "grad norm (pre-clip)")):
@@ -487,9 +600,23 @@ def plot_metrics(run_dir) -> list[Path]:
         ax = fig.add_subplot()
         ax.plot(m["tokens"], m[name], lw=0.8, label="train")
         if name == "loss" and len(m["val_loss"]):
-            ax.plot((m["val_step"] + 1) * per_step, m["val_loss"], "o-", ms=3, label="validation"); ax.legend()
+            ax.plot((m["val_step"] + 1) * per_step, m["val_loss"], "o-", ms=3, label="validation")
+        for (label, y), style in zip(refs.items() if name == "loss" else (), ("--", ":")):
+            ax.axhline(y, ls=style, lw=1, color="black" if style == "--" else "grey", label=f"{label} {y:.3f}")
+        if name == "loss" and (len(m["val_loss"]) or refs): ax.legend()
         if name == "grad_norm": ax.set_yscale("log")
         ax.set_xlabel("tokens"); ax.set_ylabel(label); ax.set_title(f"{run_dir.name}: {label}"); ax.grid(alpha=0.3)
         fig.savefig(run_dir / f"{name}.png", dpi=110)
         paths.append(run_dir / f"{name}.png")
     return paths
+
+# %% ../nbs/08_records.ipynb #422d98fa
+EXECUTED_COPY = "train.complete.ipynb"
+
+def keep_executed_notebook(run_dir, notebook) -> Path | None:
+    "A read-only copy of a complete run's executed `notebook` in its folder; None when the run or notebook is not there."
+    run_dir, notebook = Path(run_dir), Path(notebook)
+    if not is_complete(run_dir) or not notebook.is_file(): return None
+    target = write_bytes_atomic(run_dir / EXECUTED_COPY, notebook.read_bytes())
+    target.chmod(0o444)   # read-only: papermill, which opens its output to write, cannot replace it (but as root)
+    return target

@@ -11,8 +11,10 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import socket
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -22,7 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
@@ -34,9 +36,10 @@ from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
 from .interventions import (Intervention, apply_model_changes, call_hook, intervention_sources,
                                  parse_interventions, single_hook)
-from .records import (MetricsLog, RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, describe_error,
-                           finish_record, plot_metrics, read_record, record_failed_start, replacing, start_record,
-                           write_test_losses)
+from .records import (EXECUTED_COPY, LOCK_ENV, run_folder, MetricsLog, NoSpaceToStart, RunFolderBusy, RunFolderLost, RunFolderTaken,
+                           RunRecord, check_metric_steps, check_still_held, claim_run_folder, describe_error,
+                           finish_record, plot_metrics, read_record, record_and_status, record_failed_start, replacing,
+                           start_record, write_test_losses)
 from .seeding import (deterministic_flags, get_rng_state, seed_everything, set_deterministic, set_rng_state,
                            weights_fingerprint)
 
@@ -47,8 +50,10 @@ __all__ = ['AUTOCAST_DTYPES', 'EXIT_COMPLETE', 'EXIT_FAILED', 'EXIT_BAD_INPUT', 
            'setup', 'resume', 'checkpoint', 'autocast', 'Diverged', 'microbatch_loss', 'accumulate_gradients',
            'unscale_and_clip', 'gradients_finite', 'optimizer_step', 'post_interval', 'after_step', 'final_train_loss',
            'run_test_score', 'run_test_loss', 'tested_model', 'matmul_parameters', 'flops_per_token', 'cost', 'finish',
-           'load_run_model', 'train', 'dataset_identity', 'print_summary', 'run_training', 'notebook_spec', 'launch',
-           'parse_value', 'parse_field', 'value_text', 'add_run_arguments', 'spec_from_args', 'spec_to_cli', 'main']
+           'load_run_model', 'StepMeter', 'logged_steps', 'open_metrics', 'run_steps', 'train', 'dataset_identity',
+           'print_summary', 'earlier_resumes', 'run_training', 'papermill_output_arg', 'papermill_output',
+           'refuse_complete_folder', 'notebook_spec', 'launch', 'parse_value', 'parse_field', 'value_text',
+           'add_run_arguments', 'spec_from_args', 'spec_to_cli', 'main']
 
 # %% ../nbs/10_train.ipynb #b76a4d27
 @dataclass(frozen=True)
@@ -263,6 +268,7 @@ def checkpoint(t: Trainer, run_dir, is_best: bool) -> None:
         rng = [None] * t.env.world_size
         dist.all_gather_object(rng, get_rng_state())
     if t.env.is_main:
+        check_still_held(run_dir)   # an orphan whose parent's lock is gone writes nothing more
         state = {**t.identity, "step": t.progress.step, "progress": asdict(t.progress), "rng": rng,
                  "optimizer": t.opt.state_dict(), "scheduler": t.sched.state_dict(), "scaler": t.scaler.state_dict()}
         save_checkpoint(run_dir, t.progress.step, t.model.state_dict(), state, is_best=is_best)
@@ -306,6 +312,7 @@ def accumulate_gradients(t: Trainer, step: int) -> tuple[torch.Tensor, float | N
         step_loss /= t.env.world_size
     return step_loss, own
 
+# %% ../nbs/10_train.ipynb #c93a46a2
 def unscale_and_clip(t: Trainer) -> float:
     "Unscale (fp16), clip when `grad_clip` is set, and return the pre-clip global gradient norm."
     t.scaler.unscale_(t.opt)
@@ -349,22 +356,25 @@ def post_interval(t: Trainer, step: int) -> tuple[bool, bool]:
     if is_best: p.best_train_loss = mean
     return bool(every), is_best
 
-def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: float) -> None:
-    "Log the step (rank 0), evaluate and checkpoint when they are due."
+def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: float, meter=None) -> None:
+    "Log the step (rank 0), evaluate and checkpoint when they are due (the metrics on the disk before a checkpoint)."
     p, done = t.progress, t.progress.step
+    doing = meter.doing if meter is not None else lambda what: contextlib.nullcontext()
     if log is not None and (row["step"] % t.tcfg.log_every == 0 or done == t.total_steps):
         log.write({**row, "elapsed_s": p.elapsed_s + time.time() - started})
     is_best = False
     if t.tcfg.eval_every and done % t.tcfg.eval_every == 0 and done < t.total_steps and t.env.is_main:
-        val = eval_loss(t.model, t.data.val_tokens, t.data.n_val_windows - t.tcfg.val_sequences, t.tcfg.val_sequences,
-                        t.mcfg.context_length, t.tcfg.micro_batch_size, t.device)
+        with doing(f"validation ({t.tcfg.val_sequences:,} sequences)"):
+            val = eval_loss(t.model, t.data.val_tokens, t.data.n_val_windows - t.tcfg.val_sequences,
+                            t.tcfg.val_sequences, t.mcfg.context_length, t.tcfg.micro_batch_size, t.device)
         log.write({"step": row["step"], "val_loss": val})
         is_best, p.best_val_loss = val < p.best_val_loss, min(val, p.best_val_loss)
     if t.tcfg.compat == "post": due, is_best = post_interval(t, row["step"])
     else: due = t.tcfg.checkpoint_every and done % t.tcfg.checkpoint_every == 0 and done < t.total_steps
     if due:
+        if log is not None: log.sync()
         elapsed, p.elapsed_s = p.elapsed_s, p.elapsed_s + time.time() - started
-        checkpoint(t, run_dir, is_best)
+        with doing("checkpoint"): checkpoint(t, run_dir, is_best)
         p.elapsed_s = elapsed   # the caller's clock still runs from `started`
 
 # %% ../nbs/10_train.ipynb #e7b4e2ed
@@ -386,6 +396,7 @@ def tested_model(t: Trainer, run_dir) -> tuple[GPTModel, str]:
     model = apply_model_changes(t.interventions, GPTModel(t.mcfg, t.tcfg.compat), t.mcfg, t.tcfg, t.spec.init_seed)
     return load_state(model, best.model_state).to(t.device), f"best ({best.path.name})"
 
+# %% ../nbs/10_train.ipynb #b2ab9fa1
 def matmul_parameters(model) -> int:
     "N of the FLOPs count: every parameter but the embedding tables (a lookup multiplies nothing), plus a tied head."
     n = sum(p.numel() for p in model.parameters())
@@ -402,6 +413,7 @@ def cost(t: Trainer, trained_s: float, steps_run: int) -> dict:
     return {"flops_per_token": per_token, "train_flops": per_token * t.total_steps * tokens_per_step,
             "flops_per_s": per_token * steps_run * tokens_per_step / max(trained_s, 1e-9)}
 
+# %% ../nbs/10_train.ipynb #3d3620a1
 def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
     "The run's summary (every rank); rank 0 also writes the final weights and measures the test loss."
     p, tokens_per_step = t.progress, t.tcfg.tokens_per_step(t.mcfg.context_length)
@@ -414,6 +426,7 @@ def finish(t: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
                "final_train_loss": final_train_loss(t), **cost(t, trained_s, steps_run),
                "dataset_dir": str(t.data.path), "train_config": t.tcfg.to_dict(), "model_config": t.mcfg.to_dict()}
     if t.env.is_main:
+        check_still_held(run_dir)
         summary["final_weights_sha256"] = weights_fingerprint(t.model.state_dict())
         with replacing(Path(run_dir) / "model.safetensors") as tmp: save_model(t.model, tmp)
         model, weights = tested_model(t, run_dir)
@@ -434,26 +447,102 @@ def load_run_model(run_dir, device="cpu") -> GPTModel:
     return load_state(model, read_safetensors(Path(run_dir) / "model.safetensors")[0]).to(device)
 
 # %% ../nbs/10_train.ipynb #77b55729
-def train(spec: RunSpec) -> dict:
-    "Train one run in this process (one rank of it under DDP). Returns the run's summary on every rank."
-    t = setup(spec.validate())
-    run_dir = spec.folder()
-    resumed_at = resume(t, run_dir)
-    if resumed_at is None and t.env.is_main: t.progress.initial_test_loss = run_test_loss(t)
-    start = t.progress.step
-    log = MetricsLog(run_dir, resume_step=start) if t.env.is_main else None
-    bar = tqdm(total=t.total_steps, initial=start, desc=run_dir.name, disable=not t.env.is_main, mininterval=1.0)
+def _is_terminal() -> bool:
+    "A bar can redraw itself on stderr (not in a notebook kernel, whose streams are not terminals)."
+    return sys.stderr.isatty() and "ipykernel" not in sys.modules
+
+def _line_every_s() -> float:
+    "A minute between progress lines; in a notebook being read (not a run's kernel under gptnb) only the last line."
+    return math.inf if "ipykernel" in sys.modules and not os.environ.get(LOCK_ENV) else 60.0
+
+class StepMeter:
+    "A run's progress: a bar with ETA on a terminal; elsewhere a line every `every_s` seconds and one at the end."
+    def __init__(self, desc: str, total: int, enabled: bool = True, every_s: float | None = None,
+                 terminal: bool | None = None):
+        self.desc, self.total, self.enabled = desc, total, enabled
+        self.every_s = _line_every_s() if every_s is None else every_s
+        self.done = self.first = 0
+        self.loss, self.t0 = math.nan, time.time()
+        self.last_line, self._timer = self.t0, None
+        on_terminal = _is_terminal() if terminal is None else terminal
+        self.bar = tqdm(total=total, desc=desc, file=sys.stderr, mininterval=1.0) if enabled and on_terminal else None
+
+    def _print(self, text: str) -> None:
+        print(f"{self.desc}: {text}", flush=True); self.last_line = time.time()
+
+    def start(self, step: int) -> None:
+        "Training begins (or resumes) at `step`."
+        self.done = self.first = step
+        if self.bar is not None: self.bar.reset(total=self.total); self.bar.update(step)
+
+    def step(self, loss: float) -> None:
+        self.done, self.loss = self.done + 1, loss
+        if self.bar is not None: self.bar.update(1); self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        elif self.enabled and time.time() - self.last_line >= self.every_s:
+            ran = time.time() - self.t0
+            eta = ran / max(self.done - self.first, 1) * (self.total - self.done)
+            self._print(f"step {self.done:,}/{self.total:,}, loss {loss:.3f}, {ran:,.0f} s, ETA {eta:,.0f} s")
+
+    @contextlib.contextmanager
+    def doing(self, what: str):
+        "A slow phase: shown on the bar, or as a line when it lasts `every_s` seconds."
+        if self.bar is not None: self.bar.set_postfix_str(what)
+        elif self.enabled and math.isfinite(self.every_s):
+            self._timer = threading.Timer(self.every_s, self._print, [f"{what}…"])
+            self._timer.daemon = True; self._timer.start()
+        try: yield
+        finally:
+            if self._timer is not None: self._timer.cancel(); self._timer = None
+
+    def close(self) -> None:
+        if self.bar is not None: self.bar.close()
+        elif self.enabled:
+            self._print(f"{self.done:,}/{self.total:,} steps, loss {self.loss:.3f}, {time.time() - self.t0:,.1f} s")
+
+# %% ../nbs/10_train.ipynb #8ca37336
+def logged_steps(t: Trainer, upto: int) -> list[int]:
+    "The steps whose rows the metrics log holds once `upto` steps are done."
+    return [s for s in range(upto) if s % t.tcfg.log_every == 0 or s == t.total_steps - 1]
+
+def open_metrics(t: Trainer, run_dir, start: int) -> MetricsLog | None:
+    "Rank 0's metrics log, kept up to `start` and checked to hold every step before it."
+    if not t.env.is_main: return None
+    log = MetricsLog(run_dir, resume_step=start)
+    try: check_metric_steps(log.path, logged_steps(t, start))
+    except BaseException: log.close(); raise
+    return log
+
+def run_steps(t: Trainer, start: int, log: MetricsLog | None, run_dir, meter: StepMeter) -> float:
+    "Steps `start` to the end; returns when they began (the log synced and checked whole)."
     started = time.time()
     try:
         t.train_model.train()
         for step in range(start, t.total_steps):
             row = optimizer_step(t, step)
-            after_step(t, row, log, run_dir, started)
-            bar.update(1); bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
+            after_step(t, row, log, run_dir, started, meter)
+            meter.step(row["loss"])
+        if log is not None: log.sync(); check_metric_steps(log.path, logged_steps(t, t.total_steps))
     finally:
-        bar.close()
         if log is not None: log.close()
-    summary = finish(t, run_dir, time.time() - started, t.total_steps - start)
+    return started
+
+# %% ../nbs/10_train.ipynb #e442bcbb
+def train(spec: RunSpec) -> dict:
+    "Train one run in this process (one rank of it under DDP). Returns the run's summary on every rank."
+    mcfg, tcfg = spec.validate().configs()
+    run_dir = spec.folder()
+    meter = StepMeter(run_dir.name, tcfg.total_steps(mcfg.context_length), enabled=dist_env().is_main)
+    try:
+        with meter.doing("setting up"): t = setup(spec)
+        resumed_at = resume(t, run_dir)
+        if resumed_at is None and t.env.is_main:
+            with meter.doing("scoring the initial test loss"): t.progress.initial_test_loss = run_test_loss(t)
+        start = t.progress.step
+        meter.start(start)
+        started = run_steps(t, start, open_metrics(t, run_dir, start), run_dir, meter)
+        with meter.doing("final weights and test loss"):
+            summary = finish(t, run_dir, time.time() - started, t.total_steps - start)
+    finally: meter.close()
     return {**summary, "resumed_from": [] if resumed_at is None else [resumed_at], "model": t.model}
 
 # %% ../nbs/10_train.ipynb #981a7f62
@@ -478,13 +567,20 @@ def _train_into(record: RunRecord, spec: RunSpec, env: DistEnv) -> None:
     if not env.distributed: check_nproc(spec.nproc, spec.device)
     summary = launch(spec) if env.world_size == 1 else train(spec)
     summary.pop("model", None)
+    resumed = summary.pop("resumed_from")
     for k, v in summary.items():
         if hasattr(record, k): setattr(record, k, v)
+    record.resumed_from = record.resumed_from + resumed if resumed else []   # a fresh start has no history
     if env.is_main:
         record.dataset = dataset_identity(summary["dataset_dir"])
         record.tokenizer, record.deterministic = record.dataset.get("tokenizer"), deterministic_flags()
-        record.charts = [p.name for p in plot_metrics(spec.folder())]
+        record.charts = [p.name for p in plot_metrics(spec.folder(), record.to_dict())]
         print_summary(record)
+
+def earlier_resumes(folder: Path) -> list:
+    "The steps a run in `folder` was resumed at before (its record's history), to extend, never to replace."
+    rec, status = record_and_status(folder)
+    return list(rec.get("resumed_from") or []) if status in ("running", "interrupted", "failed") else []
 
 def run_training(spec: RunSpec) -> dict:
     "Validate, claim the run folder, train (1 process, N local ones, or a torchrun rank); returns the record."
@@ -497,11 +593,13 @@ def run_training(spec: RunSpec) -> dict:
     found = parse_interventions(spec.intervention)   # in the first record: a killed run's sources can be checked
     record.interventions, record.intervention_sources = [i.name for i in found], intervention_sources(found)
     with claim_run_folder(spec) if env.is_main else contextlib.nullcontext():
-        if env.is_main: start_record(folder, record)
+        lost = False
         try:
+            if env.is_main: record.resumed_from = earlier_resumes(folder); start_record(folder, record)
             _train_into(record, spec, env)
             record.status = "complete"   # on every rank: torchrun judges the job by each process's exit code
         except Diverged as e: record.status, record.error = "diverged", str(e)
+        except RunFolderLost: lost = True; raise   # another process may own the folder now: write nothing
         except (KeyboardInterrupt, SystemExit) as e:   # stopped from outside (Ctrl-C, a scheduler's preemption)
             record.status, record.error = "interrupted", f"{type(e).__name__}: stopped before the end; rerun to resume"
             raise
@@ -510,17 +608,55 @@ def run_training(spec: RunSpec) -> dict:
             raise
         finally:
             record.wall_s = time.time() - began
-            if env.is_main: finish_record(folder, record)
+            if env.is_main and not lost: finish_record(folder, record)
     return record.to_dict()
 
 # %% ../nbs/10_train.ipynb #4726d180
+_PM_TWO = {"-p", "--parameters", "-r", "--parameters_raw"}   # papermill's options that take two values, then one
+_PM_ONE = {"-f", "--parameters_file", "-y", "--parameters_yaml", "-b", "--parameters_base64", "--engine", "-k",
+           "--kernel", "-l", "--language", "--cwd", "--stdout-file", "--stderr-file", "--log-level",
+           "--start-timeout", "--start_timeout", "--execution-timeout", "--autosave-cell-every"}
+
+def papermill_output_arg(argv: list[str], cwd) -> Path | None:
+    "The output notebook of a papermill command line (its second positional argument); None when it is not one."
+    start = next((i + 1 for i, a in enumerate(argv) if Path(a).name == "papermill"), None)
+    if start is None: return None
+    positional, i = [], start
+    while i < len(argv):
+        a = argv[i]
+        i += 3 if a in _PM_TWO else 2 if a in _PM_ONE else 1
+        if a and not a.startswith("-"): positional.append(a)
+    return Path(cwd) / positional[1] if len(positional) > 1 and positional[1] != "-" else None
+
+def papermill_output(namespace: dict, parent: int | None = None) -> Path | None:
+    "Where papermill writes this notebook: the injected path, else papermill's own argument (Linux); None if unknown."
+    if namespace.get("PAPERMILL_OUTPUT_PATH"): return Path(namespace["PAPERMILL_OUTPUT_PATH"])
+    proc = Path(f"/proc/{parent or os.getppid()}")
+    try: argv, cwd = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0"), os.readlink(proc / "cwd")
+    except OSError: return None
+    return papermill_output_arg(argv, cwd)
+
+def refuse_complete_folder(folder: Path, output: Path | None = None) -> None:
+    "`RunFolderTaken` when `folder` holds a complete run, naming it, its kept notebook and what papermill did."
+    rec, status = record_and_status(folder)
+    if status != "complete": return
+    kept, wrote = folder / EXECUTED_COPY, ""
+    if output is not None and output.absolute().parent == folder.absolute():
+        wrote = f"papermill has already written {output} (it writes its output before the first cell runs); "
+    keep = (f"the run's executed notebook is kept, read-only, at {kept}" + (f" (`cp {kept} {output}` puts it back)"
+            if wrote else "")) if kept.is_file() else "its record and weights are untouched"
+    raise RunFolderTaken(f"{folder} holds the complete run {rec.get('run_name')!r} (test loss {rec.get('test_loss')});"
+                         f" a finished run is never overwritten: {wrote}{keep}. Choose another output folder, or "
+                         f"use `gptnb run`, which checks the folder before papermill writes anything")
+
 def notebook_spec(namespace: dict) -> RunSpec:
-    "The validated run a parameterised notebook's globals describe; raises after recording a bad one."
-    try: return from_namespace(namespace).validate()
-    except Exception as e:
-        try: record_failed_start(from_namespace(namespace, strict=False), e)
-        except Exception: pass   # the original error is the one to report
-        raise
+    "The validated run of a parameterised notebook's globals; refuses a complete run's folder first; records nothing."
+    output = papermill_output(namespace)
+    folders = [output.parent] if output is not None else []
+    try: folders.append(run_folder(from_namespace(namespace, strict=False)))
+    except Exception: pass   # a bad parameter: named by the validation below
+    for folder in folders: refuse_complete_folder(folder, output)
+    return from_namespace(namespace).validate()
 
 # %% ../nbs/10_train.ipynb #20b12db9
 def _free_port() -> int:
@@ -597,6 +733,8 @@ def main(argv=None) -> int:
     try: record = run_training(spec)
     except (RunFolderBusy, RunFolderTaken) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_FOLDER_TAKEN
+    except (NoSpaceToStart, RunFolderLost) as e:
+        print(f"error: {e}", file=sys.stderr); return EXIT_FAILED
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_BAD_INPUT
     finally:

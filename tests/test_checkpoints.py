@@ -309,3 +309,13 @@ def test_a_lone_unpointed_checkpoint_that_does_not_verify_starts_over(tmp_path):
     flip_byte(checkpoint_root(tmp_path) / "step_000001" / "state.pt")
     with pytest.warns(UserWarning, match="step_000001"):
         assert load_checkpoint(tmp_path) is None
+
+
+def test_a_latest_symlink_out_of_the_run_is_refused_without_quoting_its_target(tmp_path):
+    save(tmp_path / "run", 1)
+    secret = tmp_path / "secret.txt"; secret.write_text("step_000001 TOP-SECRET-TEXT")
+    latest = checkpoint_root(tmp_path / "run") / "latest"
+    latest.unlink(); latest.symlink_to(secret)
+    for read in (lambda: load_checkpoint(tmp_path / "run"), lambda: read_pointer(tmp_path / "run")):
+        with pytest.raises(ValueError, match="latest is a symlink") as e: read()
+        assert "TOP-SECRET" not in str(e.value)

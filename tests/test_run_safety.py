@@ -290,3 +290,150 @@ def test_evaluate_names_a_weights_file_that_is_not_safetensors(data, tmp_path, c
     res = evaluate(bad, "--dataset-dir", data, "--device", "cpu")
     assert res.returncode == 2 and str(bad) in res.stderr and "safetensors" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
+
+
+# issue 19: defects 10, 11 and 14 (the run side)
+
+def test_a_run_name_that_leaves_the_runs_folder_writes_nothing_anywhere(data, tmp_path, monkeypatch):
+    from gptnb.train import main
+    here = tmp_path / "a" / "b"; here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    args = ["--dataset-dir", str(data), "--max-steps", "1", "--model-overrides",
+            json.dumps(small_run_kwargs(data)["model_overrides"]), "--train-overrides",
+            json.dumps(small_run_kwargs(data)["train_overrides"])]
+    for name in ("../../x", "..", "."):
+        assert main(["--run-name", name, *args]) == 2
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["a", "a/b"]
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"]); p.wait()
+    return p.pid
+
+
+def test_a_nearly_full_disk_at_start_is_a_clear_error_with_a_record(data, tmp_path, monkeypatch):
+    import errno
+    import gptnb.records as R
+    real = R.write_bytes_atomic
+    def full(path, data_):
+        if len(data_) > 200_000: raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data_)
+    monkeypatch.setattr(R, "write_bytes_atomic", full)
+    spec = small(data, tmp_path / "run", max_steps=2)
+    with pytest.raises(R.NoSpaceToStart, match="free") as e: run_training(spec)
+    assert "run" in str(e.value) and "MiB" in str(e.value)
+    rec = read_record(tmp_path / "run")
+    assert rec["status"] == "failed" and "No space left" in rec["error"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "record.json"]
+
+
+def test_a_metrics_file_cut_mid_way_never_ends_complete(data, tmp_path):
+    import shutil
+    straight = run_training(small(data, tmp_path / "straight", max_steps=20, checkpoint_every=5))
+    assert straight["status"] == "complete"
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "straight", cut)
+    (cut / "model.safetensors").unlink()
+    rows = (cut / "metrics.jsonl").read_text().splitlines()
+    (cut / "metrics.jsonl").write_text("\n".join(rows[:8]) + "\n")      # steps 8 to 19 lost; the newest checkpoint is at 15
+    from gptnb.records import update_record
+    update_record(cut, status="running")
+    with pytest.raises(ValueError, match="steps 8.*14"): run_training(small(data, cut, max_steps=20, checkpoint_every=5))
+    rec = read_record(cut)
+    assert rec["status"] == "failed" and "metrics.jsonl" in rec["error"]
+
+
+def test_metrics_reach_the_disk_before_each_checkpoint(data, tmp_path, monkeypatch):
+    import gptnb.records as R
+    import gptnb.train as T
+    events = []
+    real_sync, real_save = R.MetricsLog.sync, T.save_checkpoint
+    monkeypatch.setattr(R.MetricsLog, "sync", lambda self: (events.append("sync"), real_sync(self))[1])
+    monkeypatch.setattr(T, "save_checkpoint", lambda *a, **k: (events.append("checkpoint"), real_save(*a, **k))[1])
+    run_training(small(data, tmp_path / "run", max_steps=6, checkpoint_every=2))
+    assert events[:4] == ["sync", "checkpoint", "sync", "checkpoint"]
+
+
+def test_temp_files_of_killed_writes_are_cleaned_and_resumes_are_all_kept(data, tmp_path):
+    import shutil
+    from gptnb.records import update_record
+    run_training(small(data, tmp_path / "straight", max_steps=20, checkpoint_every=5))
+    run = tmp_path / "run"
+    shutil.copytree(tmp_path / "straight", run)
+    (run / "model.safetensors").unlink()
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(rows[:17]) + "\n")
+    update_record(run, status="running", resumed_from=[5])              # resumed once already, at step 5
+    stale = [run / f".record-reserve.{dead_pid()}-0123abcd.tmp", run / f".metrics.jsonl.{dead_pid()}-89abcdef.tmp"]
+    for p in stale: p.write_bytes(bytes(1000))
+    rec = run_training(small(data, run, max_steps=20, checkpoint_every=5))
+    assert rec["status"] == "complete" and read_record(run)["resumed_from"] == [5, 15]
+    assert not any(p.exists() for p in stale)
+    assert not [p.name for p in run.rglob("*.tmp")]
+
+
+def test_an_orphaned_process_writes_no_checkpoint_once_its_parents_lock_is_gone(data, tmp_path, monkeypatch):
+    from gptnb.records import LOCK_ENV, RunFolderLost, RunLock
+    from gptnb.train import train
+    spec = small(data, tmp_path / "run", max_steps=6, checkpoint_every=2)
+    parent = RunLock(tmp_path / "run")
+    monkeypatch.setenv(LOCK_ENV, parent.child_env()[LOCK_ENV])
+    parent.release()                                                 # the parent `gptnb run` was killed
+    with pytest.raises(RunFolderLost, match="no longer holds"): train(spec)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_records_store_no_absolute_paths_and_old_ones_still_read(data, tmp_path):
+    rec = run_training(small(data, tmp_path / "runs" / "r", max_steps=2))
+    stored = json.loads((tmp_path / "runs" / "r" / "record.json").read_text())
+    assert not os.path.isabs(stored["run_dir"]) and not os.path.isabs(stored["dataset"]["path"]), stored
+    assert str(tmp_path) not in json.dumps(stored)
+    back = read_record(tmp_path / "runs" / "r")
+    assert Path(back["dataset"]["path"]).resolve() == Path(data).resolve()
+    assert Path(back["run_dir"]) == tmp_path / "runs" / "r"
+    old = {**stored, "run_dir": "/somewhere/else/r", "dataset": {**stored["dataset"], "path": str(data)}}
+    (tmp_path / "runs" / "r" / "record.json").write_text(json.dumps(old))
+    assert read_record(tmp_path / "runs" / "r")["dataset"]["path"] == str(data)
+
+
+def test_progress_renders_once_when_output_is_not_a_terminal(data, tmp_path, capsys):
+    from gptnb.train import train
+    train(small(data, tmp_path / "run", max_steps=20))
+    out, err = capsys.readouterr()
+    assert err == "" and len(out.strip().splitlines()) == 1 and "20/20 steps" in out, (out, err)
+
+
+def test_run_plots_carry_test_loss_and_the_unigram_line(data, tmp_path):
+    from gptnb.records import loss_references, plot_metrics
+    rec = run_training(small(data, tmp_path / "run", max_steps=2))
+    refs = loss_references({**rec, "unigram_entropy": 3.9})
+    assert refs == {"test loss": rec["test_loss"], "unigram entropy": 3.9}
+    assert [p.name for p in plot_metrics(tmp_path / "run", {**rec, "unigram_entropy": 3.9})][0] == "loss.png"
+
+
+def papermill(*args, cwd):
+    return subprocess.run(["papermill", str(NOTEBOOK), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env=ENV)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params", [["-p", "init_sed", "67"], ["-p", "init_seed", "67"],
+                                    ["-p", "intervention", "qkv-bias", "--inject-output-path"]])
+def test_the_papermill_door_refuses_a_finished_run_and_keeps_its_notebook(finished, tmp_path, params):
+    keep = finished / "train.complete.ipynb"
+    assert keep.is_file() and keep.stat().st_mode & 0o222 == 0     # read-only: papermill cannot open it to write
+    kept = keep.read_bytes()
+    assert kept.count(b'"execution_count": ') >= 9      # the executed notebook, cell by cell
+    before = {k: v for k, v in snapshot(finished).items() if k != "train.ipynb"}
+    res = papermill(finished / "train.ipynb", *params, cwd=tmp_path)
+    assert res.returncode != 0
+    assert f"{finished} holds the complete run 'done1'" in res.stderr and "train.complete.ipynb" in res.stderr, res.stderr[-3000:]
+    assert {k: v for k, v in snapshot(finished).items() if k != "train.ipynb"} == before   # record, weights, the copy
+    assert list(tmp_path.iterdir()) == []                 # no record anywhere (no runs/ folder made)
+
+
+@pytest.mark.slow
+def test_a_bad_notebook_parameter_writes_no_record(tmp_path):
+    res = papermill(tmp_path / "out.ipynb", "-p", "init_sed", "67", cwd=tmp_path)
+    assert res.returncode != 0 and "init_sed" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ipynb"]

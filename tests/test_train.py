@@ -212,3 +212,14 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, data):
         train(RunSpec(run_dir=str(tmp_path / "r"), **changed))
     with pytest.raises(RuntimeError, match="loop_seed"):
         train(RunSpec(run_dir=str(tmp_path / "r"), train_seed=99, **kw))
+
+
+@pytest.mark.parametrize("name", ["08_records", "09_checkpoints", "10_train"])
+def test_committed_outputs_are_clean(name):
+    "No stderr (progress-bar chunks, warnings) and no machine's absolute path in a committed notebook's outputs."
+    import json, re
+    nb = json.loads((Path(__file__).resolve().parents[1] / "nbs" / f"{name}.ipynb").read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert [o for o in outputs if o.get("name") == "stderr"] == []
+    text = json.dumps([o.get("text", "") for o in outputs] + [o.get("data", {}).get("text/plain", "") for o in outputs])
+    assert not re.search(r"(?<![\w.])/(tmp|root|home|work)/", text), re.search(r".{80}/(tmp|root|home|work)/.{40}", text)
