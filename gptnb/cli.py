@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import RunSpec
+from .datasets import is_hf_dataset_id, resolve_dataset_dir
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .export import write_tensorboard
 from .records import RunFolderBusy, RunFolderTaken, read_records, record_and_status, record_status, write_json_atomic
@@ -287,6 +288,7 @@ def run_spec_here(parameters: dict, name: str, runs_dir) -> RunSpec:
     spec = RunSpec(**{**parameters, "run_name": name}).validate()
     if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(runs_dir).resolve() / name))
     spec = replace(spec, dataset_dir=dataset_dir_here(spec.dataset_dir))
+    if is_hf_dataset_id(spec.dataset_dir): resolve_dataset_dir(spec.dataset_dir)   # downloaded (or found) now, not in the kernel
     check_nproc(spec.nproc, spec.device)   # this machine runs it: its device and cores are known now
     return spec
 
