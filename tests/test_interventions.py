@@ -167,6 +167,7 @@ def test_torchrun_two_ranks_equal_one_process_accumulating_with_a_user_intervent
                           *_cli(tmp_path / "ddp", data, ideas, 12)[1:]], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     single, ddp = (read_record(tmp_path / n) for n in ("single", "ddp"))
+    assert single["status"] == ddp["status"] == "complete" and ddp["nproc"] == 2   # torchrun's door: one record
     assert (single["grad_accum"], ddp["grad_accum"], ddp["world_size"]) == (2, 1, 2)
     assert single["initial_weights_sha256"] == ddp["initial_weights_sha256"]
     l1, l2 = read_metrics(tmp_path / "single")["loss"], read_metrics(tmp_path / "ddp")["loss"]
@@ -189,12 +190,14 @@ def test_sigkill_and_resume_is_bit_exact_with_a_user_optimizer_and_parameters(tm
         assert time.time() < deadline
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL); proc.wait()
-    assert read_record(killed)["status"] == "interrupted"
+    assert json.loads((killed / "record.json").read_text())["status"] == "running"   # it really died mid-run
+    assert read_record(killed)["status"] == "interrupted"                           # and reads so: its process is gone
     subprocess.run(_cli(killed, data, ideas, 200), check=True, env=env, capture_output=True)
     resumed = read_record(killed)
     assert resumed["status"] == "complete" and resumed["resumed_from"]
-    assert resumed["final_weights_sha256"] == straight["final_weights_sha256"]
-    assert resumed["test_loss"] == straight["test_loss"]
+    for k in ("final_weights_sha256", "test_loss", "final_train_loss"):   # the recent losses travel in the checkpoint
+        assert resumed[k] == straight[k], k
+    assert read_metrics(killed)["step"].astype(int).tolist() == list(range(200))   # no metric line lost or repeated
 
 
 @pytest.mark.slow
