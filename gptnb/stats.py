@@ -592,7 +592,7 @@ def sequence_loss_matrix(records: Sequence[Mapping]) -> np.ndarray:
 # %% ../nbs/12_stats.ipynb #59d1e29c
 @dataclass(frozen=True)
 class SuperiorityResult:
-    "P(arm better) = P(arm's loss < baseline's loss − threshold) on a new seed (pair); exact CI paired, bootstrap unpaired."
+    "P(arm better) = P(arm's loss < baseline's loss − threshold) on a new seed (pair); exact CI paired, conservative unpaired."
     p: float
     ci: tuple
     n: tuple
