@@ -600,12 +600,11 @@ class SuperiorityResult:
     threshold: float
     level: float
     interval: str = "clopper-pearson"
-    note: str = ""
 
     def __repr__(self):
         return (f"SuperiorityResult(P(arm better)={self.p:.3f}, {fmt_percent(self.level)} CI=[{self.ci[0]:.3f}, "
                 f"{self.ci[1]:.3f}] ({self.interval}), n={self.n}, paired={self.paired}, "
-                f"threshold={fmt_number(self.threshold)}{'; ' + self.note if self.note else ''})")
+                f"threshold={fmt_number(self.threshold)})")
 
 # %% ../nbs/12_stats.ipynb #b2c55cb9
 def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
