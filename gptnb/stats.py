@@ -19,15 +19,15 @@ from .records import read_metrics, read_test_losses
 # %% auto #0
 __all__ = ['COVERAGE_HOLDS_FROM', 'ADJUST_METHODS', 'COMPARISON_TESTS', 'BOOT_INTERVALS', 'SIM_SHAPES', 'SIM_CASES',
            'SIM_SEQUENCES', 'SIM_CELL_SD', 'check_unit', 'record_loss', 'as_losses', 'complete_runs', 'select',
-           'fmt_number', 'fmt_percent', 'format_p', 'coverage_note', 'Summary', 'mean_ci', 'sd_ci', 'summarize',
-           'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'check_positive', 'check_n',
+           'fmt_number', 'fmt_percent', 'format_p', 'coverage_note', 'Summary', 'mean_ci', 'chi2_sd_interval', 'sd_ci',
+           'summarize', 'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'check_positive', 'check_n',
            'prediction_interval', 'band_coverage', 'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame',
            'seed_key', 'pair_by_seeds', 'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses',
            'paired_test', 'WelchResult', 'welch_test', 'check_choice', 'adjust_pvalues', 'pvalue_verdicts',
            'check_count', 'BootstrapResult', 'boot_t_interval', 'multi_bootstrap', 'sequence_loss_matrix',
-           'SuperiorityResult', 'clopper_pearson', 'prob_superiority', 'sim_noise', 'interval_coverage',
+           'SuperiorityResult', 'clopper_pearson', 'auc_interval', 'prob_superiority', 'sim_noise', 'interval_coverage',
            'coverage_holds_from', 'figure_axes', 'plot_noise_strip', 'plot_loss_curves', 'curve_noise',
-           'plot_curve_noise']
+           'plot_curve_noise', 'sd_curve_coverage']
 
 # %% ../nbs/12_stats.ipynb #9a53a53c
 def check_unit(value, name: str) -> float:
@@ -106,7 +106,8 @@ def format_p(p, digits: int = 4) -> str:
 COVERAGE_HOLDS_FROM = {"t (this test set)": None, "t (new test set)": None, "multi-bootstrap percentile": None,
                        "multi-bootstrap t": None, "SD chi-square": None, "prediction interval": None,
                        "P(A>B) Clopper-Pearson": 3, "P(A>B) paired bootstrap (before)": None,
-                       "P(A>B) unpaired bootstrap": None, "Welch t": 3}
+                       "P(A>B) unpaired bootstrap (before)": None, "P(A>B) unpaired Clopper-Pearson on min(m, n)": 3,
+                       "Welch t": 3}
 
 def coverage_note(interval: str, n: int) -> str:
     "The warning a printed `interval` carries at `n` seeds when simulation found it covering < 93% there, else ''."
@@ -148,11 +149,15 @@ def mean_ci(values, level: float = 0.95) -> tuple:
     return (float(x.mean() - half), float(x.mean() + half))
 
 # %% ../nbs/12_stats.ipynb #53a65f15
+def chi2_sd_interval(sd, df, level: float = 0.95) -> tuple:
+    "Chi-square interval for σ from Bessel SDs `sd` on `df` degrees of freedom (exact for normal data); vectorised."
+    return (sd * np.sqrt(df / sps.chi2.ppf((1 + level) / 2, df)), sd * np.sqrt(df / sps.chi2.ppf((1 - level) / 2, df)))
+
+# %% ../nbs/12_stats.ipynb #2ee54d31
 def sd_ci(values, level: float = 0.95) -> tuple:
     "Chi-square confidence interval for the standard deviation σ."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
-    df, ss = len(x) - 1, float(((x - x.mean()) ** 2).sum())
-    return (math.sqrt(ss / sps.chi2.ppf((1 + level) / 2, df)), math.sqrt(ss / sps.chi2.ppf((1 - level) / 2, df)))
+    return tuple(float(v) for v in chi2_sd_interval(x.std(ddof=1), len(x) - 1, level))
 
 # %% ../nbs/12_stats.ipynb #5338ba26
 def summarize(values, level: float = 0.95) -> Summary:
@@ -587,7 +592,7 @@ def sequence_loss_matrix(records: Sequence[Mapping]) -> np.ndarray:
 # %% ../nbs/12_stats.ipynb #59d1e29c
 @dataclass(frozen=True)
 class SuperiorityResult:
-    "P(arm better) = P(arm's loss < baseline's loss − threshold) on a new seed (pair); exact CI paired, bootstrap unpaired."
+    "P(arm better) = P(arm's loss < baseline's loss − threshold) on a new seed (pair); exact CI paired, conservative unpaired."
     p: float
     ci: tuple
     n: tuple
@@ -595,12 +600,11 @@ class SuperiorityResult:
     threshold: float
     level: float
     interval: str = "clopper-pearson"
-    note: str = ""
 
     def __repr__(self):
         return (f"SuperiorityResult(P(arm better)={self.p:.3f}, {fmt_percent(self.level)} CI=[{self.ci[0]:.3f}, "
                 f"{self.ci[1]:.3f}] ({self.interval}), n={self.n}, paired={self.paired}, "
-                f"threshold={fmt_number(self.threshold)}{'; ' + self.note if self.note else ''})")
+                f"threshold={fmt_number(self.threshold)})")
 
 # %% ../nbs/12_stats.ipynb #b2c55cb9
 def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
@@ -610,32 +614,40 @@ def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
     high = proportion_confint(wins + ties, n, alpha=1 - level, method="beta")[1]
     return float(np.nan_to_num(low)), float(np.nan_to_num(high, nan=1.0))
 
+# %% ../nbs/12_stats.ipynb #28453a39
+def auc_interval(share, m: int, n: int, level: float = 0.95) -> tuple:
+    """Conservative interval for P(arm better) from the Mann–Whitney `share` of m × n unpaired comparisons:
+    Clopper–Pearson on min(m, n) trials, since Var(share) ≤ θ(1 − θ)/min(m, n). Vectorised over `share`."""
+    from statsmodels.stats.proportion import proportion_confint
+    k, level = min(check_count(m, "m"), check_count(n, "n")), check_unit(level, "level")
+    x = np.asarray(share, float)
+    if not np.all((0 <= x) & (x <= 1)): raise ValueError(f"share must lie in [0, 1], got {share!r}")
+    low, high = proportion_confint(x * k, k, alpha=1 - level, method="beta")   # NaN at a share of 0 or 1
+    low, high = np.nan_to_num(low), np.nan_to_num(high, nan=1.0)
+    return (float(low), float(high)) if x.ndim == 0 else (low, high)
+
 # %% ../nbs/12_stats.ipynb #9656a65e
 def _wins(margin: np.ndarray, threshold: float) -> np.ndarray:
     "1 where baseline − treated exceeds the threshold, ½ on a tie, else 0."
     return (margin > threshold) + 0.5 * (margin == threshold)
 
 # %% ../nbs/12_stats.ipynb #c8ef8411
-def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0.95, paired: bool = True,
-                     n_boot: int = 2000, seed: int = 0) -> SuperiorityResult:
+def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0.95,
+                     paired: bool = True) -> SuperiorityResult:
     "P(treated loss < baseline loss − threshold) on a new seed pair (paired) or a new run of each arm (unpaired)."
-    level, n_boot = check_unit(level, "level"), check_count(n_boot, "n_boot", 2)
+    level = check_unit(level, "level")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
         raise ValueError(f"threshold must be a finite number ≥ 0 (loss units), got {threshold!r}")
-    rng = np.random.default_rng(seed)
     if paired:
         b, t, _, _ = paired_losses(baseline, treated)
         w = _wins(b - t, threshold)
         ci = clopper_pearson(int((w == 1).sum()), int((w == 0.5).sum()), len(w), level)
         return SuperiorityResult(float(w.mean()), ci, (len(w),), True, float(threshold), level)
-    else:
-        b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
-        w = _wins(b[:, None] - t[None, :], threshold)   # every baseline run against every treated run
-        cb, ct = _resample_counts(rng, len(b), n_boot), _resample_counts(rng, len(t), n_boot)
-        samples, n = ((cb @ w) * ct).sum(1) / w.size, (len(b), len(t))
-    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
-    return SuperiorityResult(float(w.mean()), (float(lo), float(hi)), n, False, float(threshold), level, "bootstrap",
-                             coverage_note("P(A>B) unpaired bootstrap", min(n)))
+    b, t = as_losses(baseline, "baseline"), as_losses(treated, "treated")
+    w = _wins(b[:, None] - t[None, :], threshold)   # every baseline run against every treated run
+    lo, hi = auc_interval(w.mean(), len(b), len(t), level)
+    return SuperiorityResult(float(w.mean()), (float(lo), float(hi)), (len(b), len(t)), False, float(threshold), level,
+                             "clopper-pearson on min(m, n)")
 
 # %% ../nbs/12_stats.ipynb #70ec1c90
 SIM_SHAPES = ("normal", "t3", "lognormal")
@@ -708,9 +720,10 @@ def _superiority_cells(rng, shape: str, n: int, sims: int, level: float, shift: 
     ulo, uhi = np.quantile(ub, [(1 - level) / 2, (1 + level) / 2], axis=1)
     va, vb = a.var(1, ddof=1) / n, b.var(1, ddof=1) / n
     df = (va + vb) ** 2 / ((va ** 2 + vb ** 2) / (n - 1)); half = sps.t.ppf((1 + level) / 2, df) * np.sqrt(va + vb)
-    diff = a.mean(1) - b.mean(1)
+    diff, pu = a.mean(1) - b.mean(1), _true_p_better(rng, shape, shift, True)
     return {"P(A>B) Clopper-Pearson": _covers(cp[0], cp[1], p_true), "P(A>B) paired bootstrap (before)": _covers(blo, bhi, p_true),
-            "P(A>B) unpaired bootstrap": _covers(ulo, uhi, _true_p_better(rng, shape, shift, True)),
+            "P(A>B) unpaired bootstrap (before)": _covers(ulo, uhi, pu),
+            "P(A>B) unpaired Clopper-Pearson on min(m, n)": _covers(*auc_interval(w.mean((1, 2)), n, n, level), pu),
             "Welch t": _covers(diff - half, diff + half, shift)}
 
 # %% ../nbs/12_stats.ipynb #1e857683
@@ -817,10 +830,11 @@ def curve_noise(runs, level: float = 0.95) -> pd.DataFrame:
                       for i, (label, step, loss) in enumerate(curves)], axis=1).sort_index()
     n = wide.notna().sum(axis=1)
     out = pd.DataFrame({"n": n, "mean": wide.mean(axis=1), "sd": wide.std(axis=1, ddof=1)})
-    df = (n - 1).where(n >= 2)
-    out["sd_low"] = out["sd"] * np.sqrt(df / sps.chi2.ppf((1 + level) / 2, df))
-    out["sd_high"] = out["sd"] * np.sqrt(df / sps.chi2.ppf((1 - level) / 2, df))
+    out["sd_low"], out["sd_high"] = chi2_sd_interval(out["sd"], (n - 1).where(n >= 2), level)
     out.index.name = "step"
+    caution = coverage_note("SD chi-square", int(n[n >= 2].min()) if (n >= 2).any() else 2)
+    out.attrs["note"] = (f"{fmt_percent(level)} chi-square intervals for the SD, one step at a time (not jointly over "
+                         f"the curve): exact for normal seed losses" + (f"; {caution}" if caution else ""))
     return out
 
 # %% ../nbs/12_stats.ipynb #d4e472f2
@@ -828,7 +842,24 @@ def plot_curve_noise(table: pd.DataFrame, ax=None, title: str = "Seed SD of the 
     "The seed SD at every evaluation step with its interval band (log scale); returns the Figure."
     fig, ax = figure_axes(ax, (5, 2.8))
     ax.plot(table.index, table["sd"], "o-", ms=3, label="seed SD (Bessel)")
-    ax.fill_between(table.index, table["sd_low"], table["sd_high"], alpha=0.2, label="confidence interval")
+    ax.fill_between(table.index, table["sd_low"], table["sd_high"], alpha=0.2,
+                    label="chi-square interval per step (normal seeds)")
     ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("SD of validation loss")
     ax.set_title(title, fontsize=10); ax.legend(fontsize=7)
     return fig
+
+# %% ../nbs/12_stats.ipynb #a8ac2c73
+def sd_curve_coverage(ns=range(3, 11), n_sims: int = 4000, checks: int = 10, rho: float = 0.9, level: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
+    "Coverage of `curve_noise`'s chi-square SD intervals per noise shape and n: at the first check and at all at once."
+    n_sims, checks, level = check_count(n_sims, "n_sims", 100), check_count(checks, "checks"), check_unit(level, "level")
+    if not 0 <= rho < 1: raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+    rng, rows = np.random.default_rng(seed), []
+    for shape in SIM_SHAPES:
+        for n in ns:
+            z = sim_noise(rng, shape, (n_sims, check_count(n, "n in ns", 2), checks))
+            for c in range(1, checks): z[..., c] = rho * z[..., c - 1] + math.sqrt(1 - rho ** 2) * z[..., c]
+            lo, hi = chi2_sd_interval(z.std(1, ddof=1), n - 1, level)
+            hit = (lo <= 1) & (1 <= hi)
+            rows.append(dict(shape=shape, n=n, one_check=hit[:, 0].mean(), all_checks=hit.all(1).mean()))
+    return pd.DataFrame(rows).assign(n_sims=n_sims, checks=checks, rho=rho, level=level)

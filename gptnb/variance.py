@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .stats import as_losses, check_choice, check_unit, figure_axes, fmt_number, fmt_percent, record_loss
+from .stats import as_losses, check_choice, check_count, check_unit, figure_axes, fmt_number, fmt_percent, record_loss
 
 # %% auto #0
-__all__ = ['CI_METHODS', 'SEED_FACTORS', 'Component', 'VarianceSplit', 'one_factor_split', 'mls_interval', 'seed_grid',
-           'crossed_split', 'main_effect_mean_squares', 'seed_cube', 'crossed3_split', 'RemlResult', 'reml_components',
-           'plot_variance_split']
+__all__ = ['CI_METHODS', 'SEED_FACTORS', 'MLS_SIM_SDS', 'MLS_SIM_RESIDUAL', 'MLS_SIM_DATA', 'Component', 'VarianceSplit',
+           'one_factor_split', 'mls_interval', 'seed_grid', 'crossed_split', 'main_effect_mean_squares', 'seed_cube',
+           'crossed3_split', 'mls_coverage', 'RemlResult', 'reml_components', 'plot_variance_split']
 
 # %% ../nbs/13_variance.ipynb #cb6f2bb3
 @dataclass(frozen=True)
@@ -252,6 +252,37 @@ def crossed3_split(grid, level: float = 0.95) -> VarianceSplit:
     if clipped: note += f"; {', '.join(clipped)} estimated below 0 and clipped at 0"
     vt = comps[1].var
     return VarianceSplit("crossed three-way", tuple(comps), comps[0].var / vt if vt else math.inf, None, level, note)
+
+# %% ../nbs/13_variance.ipynb #c6944cff
+MLS_SIM_SDS = {"init ≫ train": (1.0, 1 / 3), "init = train": (1.0, 1.0), "init ≪ train": (1 / 3, 1.0)}
+MLS_SIM_RESIDUAL, MLS_SIM_DATA = 0.5, 0.5
+
+def _mls_grid(rng, design: str, si: float, st: float, n: int) -> tuple:
+    "`(grid, {component: true variance})`: one simulated n × n (× n) crossed grid of normal seed effects."
+    if design == "crossed":
+        y = rng.normal(0, si, (n, 1)) + rng.normal(0, st, (1, n)) + rng.normal(0, MLS_SIM_RESIDUAL, (n, n))
+        return y, {"init": si ** 2, "train": st ** 2, "residual": MLS_SIM_RESIDUAL ** 2}
+    y = (rng.normal(0, si, (n, 1, 1)) + rng.normal(0, st, (1, n, 1)) + rng.normal(0, MLS_SIM_DATA, (1, 1, n))
+         + rng.normal(0, MLS_SIM_RESIDUAL, (n, n, n)))
+    return y, {"init": si ** 2, "train": st ** 2, "data": MLS_SIM_DATA ** 2, "residual": MLS_SIM_RESIDUAL ** 2}
+
+def mls_coverage(ns=range(3, 11), n_sims: int = 400, designs=("crossed", "crossed three-way"), level: float = 0.95,
+                 seed: int = 0) -> pd.DataFrame:
+    "Simulated coverage of `crossed_split`'s and `crossed3_split`'s intervals: per design, SD setting, n, component."
+    n_sims, level, rows = check_count(n_sims, "n_sims", 10), check_unit(level, "level"), []
+    for d in designs: check_choice(d, "design", ("crossed", "crossed three-way"))
+    rng = np.random.default_rng(seed)
+    for design in designs:
+        split = crossed_split if design == "crossed" else crossed3_split
+        for setting, (si, st) in MLS_SIM_SDS.items():
+            for n in ns:
+                n, hits = check_count(n, "n in ns", 2), {}
+                for _ in range(n_sims):
+                    y, truth = _mls_grid(rng, design, si, st, n); fit = split(y, level)
+                    for k, v in truth.items(): hits[k] = hits.get(k, 0) + (fit[k].ci[0] <= v <= fit[k].ci[1])
+                rows += [dict(design=design, setting=setting, n=n, component=k, coverage=h / n_sims)
+                         for k, h in hits.items()]
+    return pd.DataFrame(rows).assign(n_sims=n_sims, level=level)
 
 # %% ../nbs/13_variance.ipynb #ceb81188
 @dataclass(frozen=True)

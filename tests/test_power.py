@@ -146,3 +146,18 @@ def test_false_decision_rates_betting_below_alpha():
     print(fdr.to_string())
     assert (fdr["betting"] <= 0.05).all()
     assert fdr.set_index("shape").loc["lognormal", "normal_mixture"] > 0.05   # why the betting test exists
+
+
+def test_unpaired_p_better_has_its_interval():
+    """The unpaired row's P(better) carries the conservative Mann–Whitney interval, no NaN."""
+    from gptnb.stats import auc_interval
+    keys, base, arms = _study()
+    u = P.compare_arms(base, arms).iloc[2]
+    assert u.design == "unpaired" and not math.isnan(u.p_better_low) and not math.isnan(u.p_better_high)
+    lo, hi = auc_interval(u.p_better, len(base), len(arms["unpaired"]))
+    assert (u.p_better_low, u.p_better_high) == pytest.approx((float(lo), float(hi)))
+    assert u.p_better_low <= u.p_better <= u.p_better_high
+
+
+def test_legend_states_the_unadjusted_alpha_of_more_pairs():
+    assert "more_pairs" in P.COMPARE_LEGEND and "unadjusted α" in P.COMPARE_LEGEND

@@ -296,3 +296,49 @@ def test_one_sign_convention():
                                            (float("nan"), 4, "—"), (1.0, 2, "1.00")])
 def test_format_p_prints_bounds(p, digits, text):
     assert S.format_p(p, digits) == text
+
+
+# ---- intervals checked by simulation at the sample sizes users have ----------------------------------------------
+
+def test_auc_interval_covers_at_five_runs_per_arm():
+    """The unpaired P(arm better) interval holds its 95% at 5 runs per arm (2,000 simulated pairs of arms, normal
+    noise, true P ≈ 0.64); it is conservative, so coverage is at or above nominal within Monte-Carlo error."""
+    rng, n, sims = np.random.default_rng(7), 5, 2000
+    a, b = -0.5 + rng.standard_normal((sims, n)), rng.standard_normal((sims, n))
+    share = (a[:, None, :] < b[:, :, None]).mean((1, 2))
+    from scipy import stats as sps
+    truth = sps.norm.cdf(0.5 / math.sqrt(2))
+    lo, hi = S.auc_interval(share, n, n)
+    assert np.mean((lo <= truth) & (truth <= hi)) >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / sims)
+    assert np.all(lo <= share) and np.all(share <= hi)
+
+
+def test_auc_interval_is_clopper_pearson_on_the_smaller_arm():
+    assert S.auc_interval(1.0, 5, 8) == pytest.approx(S.clopper_pearson(5, 0, 5), abs=1e-12)
+    assert S.auc_interval(0.0, 3, 3) == pytest.approx(S.clopper_pearson(0, 0, 3), abs=1e-12)
+    with pytest.raises(ValueError, match="1.5"): S.auc_interval(1.5, 3, 3)
+
+
+def test_unpaired_prob_superiority_uses_the_auc_interval():
+    b, t = [3.70, 3.71, 3.69, 3.72, 3.70], [3.68, 3.70, 3.67, 3.73, 3.69, 3.66]
+    r = S.prob_superiority(b, t, paired=False)
+    assert r.interval == "clopper-pearson on min(m, n)" and r.n == (5, 6)
+    assert r.ci == pytest.approx(tuple(float(v) for v in S.auc_interval(r.p, 5, 6)), abs=1e-12)
+    assert "caution" not in repr(r)
+
+
+def test_curve_sd_interval_covers_at_five_runs_under_normal_noise_only():
+    cov = S.sd_curve_coverage(ns=(5,), n_sims=4000, checks=4, seed=3).set_index("shape")
+    se = math.sqrt(0.95 * 0.05 / 4000)
+    assert abs(cov.loc["normal", "one_check"] - 0.95) < 3 * se       # exact for normal losses
+    assert cov.loc["lognormal", "one_check"] < 0.93 and cov.loc["t3", "one_check"] < 0.93
+    assert (cov["all_checks"] <= cov["one_check"]).all()
+
+
+def test_curve_noise_states_its_assumptions():
+    curves = [dict(val_step=[10, 20], val_loss=[4.0 + e, 3.5 + e]) for e in (0.01, -0.02, 0.03)]
+    tab = S.curve_noise(curves)
+    note = tab.attrs["note"]
+    assert "normal seed losses" in note and "one step at a time" in note and "caution: SD chi-square" in note
+    lo, hi = S.chi2_sd_interval(tab["sd"].iloc[0], 2)
+    assert (tab["sd_low"].iloc[0], tab["sd_high"].iloc[0]) == pytest.approx((lo, hi))
