@@ -1,0 +1,62 @@
+"Cuts of the per-run overhead keep their numbers: test scoring bit for bit, determinism flags without importing inductor."
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gptnb.evaluate import PROTOCOLS, score, sequence_windows, window_losses
+from gptnb.model import GPTConfig, GPTModel
+
+
+def two_cross_entropies(model, tokens, count, context_length, batch_size, aggregate):
+    "The scoring loop as it was: cross_entropy once for the aggregate, once more for the per-token losses."
+    total, n, means, per_sequence = 0.0, 0, [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, count, batch_size):
+            x, y = sequence_windows(tokens, i, min(batch_size, count - i), context_length)
+            logits, y = model(x).float().flatten(0, 1), y.flatten()
+            if aggregate == "token_mean": total += F.cross_entropy(logits, y, reduction="sum").item(); n += y.numel()
+            else: means.append(F.cross_entropy(logits, y).item())
+            per_token = F.cross_entropy(logits, y, reduction="none").view(x.shape)
+            per_sequence.append(per_token.double().mean(1).numpy())
+    return (total / n if aggregate == "token_mean" else sum(means) / len(means)), np.concatenate(per_sequence)
+
+
+@pytest.mark.parametrize("aggregate", ["token_mean", "batch_mean"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scoring_is_bit_for_bit_what_two_cross_entropies_gave(aggregate, seed):
+    cfg = GPTConfig(vocab_size=8192, context_length=32, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.1)
+    torch.manual_seed(seed); model = GPTModel(cfg)
+    tokens = np.random.default_rng(seed).integers(0, 8192, 40 * 32 + 1).astype(np.uint16)
+    want_loss, want_seq = two_cross_entropies(model, tokens, 40, 32, 6, aggregate)
+    loss, seq = window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate)
+    assert loss == want_loss and np.array_equal(seq, want_seq)   # exactly, not approximately
+    assert window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate, per_sequence=False) == (want_loss, None)
+    s = score(model, tokens, PROTOCOLS["gptnb"].replace(sequences=40, batch_size=6), per_sequence=False)
+    assert s.sequence_losses is None and s.loss == window_losses(model, tokens, 0, 40, 32, 6)[0]
+
+
+CHILD = """
+import sys, torch
+from gptnb.seeding import set_deterministic, deterministic_flags
+set_deterministic(True)
+assert "torch._inductor" not in sys.modules, "set_deterministic imported inductor"
+assert torch.are_deterministic_algorithms_enabled() and deterministic_flags()["use_deterministic_algorithms"]
+import torch._inductor.config as inductor            # as torch.compile imports it, later
+assert inductor.deterministic is True
+set_deterministic(False)
+assert inductor.deterministic is False and not torch.are_deterministic_algorithms_enabled()
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_determinism_flags_set_without_importing_inductor_and_reach_it_later():
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in __import__("os").environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
