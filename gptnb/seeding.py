@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import sys
 
 import numpy as np
 import torch
@@ -43,12 +42,7 @@ def set_deterministic(enabled: bool = True) -> None:
     if enabled: os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
-    # torch.use_deterministic_algorithms does these two things; its `import torch._inductor.config` costs seconds
-    # per run, so inductor (torch.compile) reads the flag from its environment variable when it is first imported
-    torch._C._set_deterministic_algorithms(enabled)
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None: inductor.deterministic = enabled
-    else: os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1" if enabled else "0"
+    torch.use_deterministic_algorithms(enabled)
 
 def deterministic_flags() -> dict:
     "The current state of every determinism switch, for the run record."
