@@ -12,6 +12,7 @@ import json
 import os
 import re
 import struct
+import sys
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -352,13 +353,15 @@ def _n_threads() -> int:
 
 def _tokenize_to_file(docs: Iterable[str], enc: tiktoken.Encoding, dtype: np.dtype, path: Path) -> np.ndarray:
     "Pass 1: each document's ids and an <|endoftext|> appended to `path`; return the per-document lengths."
-    lengths, threads = [], _n_threads()
-    with open(path, "wb") as f, tqdm(desc=f"tokenizing ({enc.name})", unit=" docs", mininterval=1.0) as bar:
+    lengths, threads, live = [], _n_threads(), sys.stderr.isatty()   # a live bar only where a terminal redraws it
+    with open(path, "wb") as f, tqdm(desc=f"tokenizing ({enc.name})", unit=" docs", mininterval=1.0,
+                                     disable=not live) as bar:
         for batch in _batched(docs, 128):
             for ids in enc.encode_ordinary_batch(batch, num_threads=threads):
                 ids.append(enc.eot_token)
                 f.write(np.asarray(ids, dtype=dtype)); lengths.append(len(ids))
             bar.update(len(batch))
+    if not live: print(f"tokenized ({enc.name}): {len(lengths):,} documents")   # notebooks and logs: one final line
     return np.asarray(lengths, dtype=np.int64)
 
 

@@ -127,7 +127,7 @@ def test_interrupted_preparation_is_not_mistaken_for_complete(tmp_path, monkeypa
     monkeypatch.setattr(datasets, "_write_token_file", crash)
     with pytest.raises(KeyboardInterrupt): prepare_token_dataset(files, out, vocab_size=8192, force=True)
     assert not (out / "manifest.json").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["train.safetensors", "validation.safetensors"]  # no temp files
+    assert sorted(p.name for p in out.iterdir() if p.name != datasets.SHA256_CACHE) == ["train.safetensors", "validation.safetensors"]  # no temp files
     monkeypatch.setattr(datasets, "_write_token_file", real)
     with pytest.raises(FileNotFoundError, match="no manifest.json"): load_manifest(out)
     prepare_token_dataset(files, out, vocab_size=8192)
@@ -406,3 +406,13 @@ def test_a_read_only_dataset_folder_is_hashed_every_time(tmp_path):
         assert datasets.verified_sha256(f, f.parent) == real_sha(f)
         assert not (f.parent / datasets.SHA256_CACHE).exists()
     finally: f.parent.chmod(0o755)
+
+
+def test_tokenizing_outside_a_terminal_prints_one_final_line(tmp_path, capsys, monkeypatch):
+    "Notebooks and logs get no progress-bar chunks on stderr, only one line on stdout when the pass ends."
+    corpus = tmp_path / "corpus"; corpus.mkdir()
+    for i in range(300): (corpus / f"{i:03d}.txt").write_text(f"document {i} " * 5)   # three batches of 128
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "data"))
+    prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192)
+    out, err = capsys.readouterr()
+    assert err == "" and out == "tokenized (gpt2-bpe8192): 300 documents\n"

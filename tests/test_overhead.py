@@ -1,7 +1,4 @@
-"Cuts of the per-run overhead keep their numbers: test scoring bit for bit, determinism flags without importing inductor."
-import subprocess
-import sys
-
+"Cuts of the per-run overhead keep their numbers: test scoring bit for bit."
 import numpy as np
 import pytest
 import torch
@@ -38,25 +35,3 @@ def test_scoring_is_bit_for_bit_what_two_cross_entropies_gave(aggregate, seed):
     assert window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate, per_sequence=False) == (want_loss, None)
     s = score(model, tokens, PROTOCOLS["gptnb"].replace(sequences=40, batch_size=6), per_sequence=False)
     assert s.sequence_losses is None and s.loss == window_losses(model, tokens, 0, 40, 32, 6)[0]
-
-
-CHILD = """
-import sys, torch
-from gptnb.seeding import set_deterministic, deterministic_flags
-set_deterministic(True)
-assert "torch._inductor" not in sys.modules, "set_deterministic imported inductor"
-assert torch.are_deterministic_algorithms_enabled() and deterministic_flags()["use_deterministic_algorithms"]
-import torch._inductor.config as inductor            # as torch.compile imports it, later
-assert inductor.deterministic is True
-set_deterministic(False)
-assert inductor.deterministic is False and not torch.are_deterministic_algorithms_enabled()
-print("ok")
-"""
-
-
-@pytest.mark.slow
-def test_determinism_flags_set_without_importing_inductor_and_reach_it_later():
-    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120,
-                         env={k: v for k, v in __import__("os").environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ok"
