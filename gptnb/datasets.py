@@ -12,6 +12,7 @@ import json
 import os
 import re
 import struct
+import sys
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -25,11 +26,12 @@ from .seeding import check_seed
 from .tokenizer import get_tokenizer, package_dir, tokenizer_identity
 
 # %% auto #0
-__all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'FORMAT_VERSION',
-           'MANIFEST', 'SPLITS', 'clean_wiki_text', 'corpus_files', 'iter_documents', 'token_dtype', 'save_tokens',
-           'token_layout', 'load_tokens', 'default_data_dir', 'sha256_file', 'validation_documents', 'load_manifest',
-           'prepare_token_dataset', 'check_tokenizer', 'check_positive_int', 'read_tokens_into', 'check_token_ids',
-           'check_dataset', 'is_hf_dataset_id', 'hf_dataset_folder', 'resolve_dataset_dir']
+__all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'SHA256_CACHE',
+           'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'clean_wiki_text', 'corpus_files', 'iter_documents', 'token_dtype',
+           'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir', 'sha256_file', 'file_state',
+           'remember_sha256', 'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset',
+           'check_tokenizer', 'check_positive_int', 'read_tokens_into', 'check_token_ids', 'check_dataset',
+           'is_hf_dataset_id', 'hf_dataset_folder', 'resolve_dataset_dir']
 
 # %% ../nbs/03_datasets.ipynb #329aa97b
 SOURCES = ("embedded",)
@@ -249,9 +251,7 @@ def load_tokens(path) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(n,))
 
 # %% ../nbs/03_datasets.ipynb #88dad3db
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-SPLITS = ("train", "validation")
+SHA256_CACHE = ".sha256-cache.json"
 
 
 def default_data_dir() -> Path:
@@ -267,16 +267,59 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = _temp_path(path)
+    try: tmp.write_text(text); os.replace(tmp, path)
+    except BaseException: tmp.unlink(missing_ok=True); raise
+
+
+def file_state(path) -> dict:
+    "What changes whenever a file's bytes do: its size, modification and change times (ns), inode and device."
+    st = Path(path).stat()
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
+            "device": st.st_dev}
+
+
+def _sha256_cache(cache_dir) -> dict:
+    try: entries = json.loads((Path(cache_dir) / SHA256_CACHE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError): return {}   # none yet, or unreadable: hash again
+    return entries if isinstance(entries, dict) else {}
+
+
+def remember_sha256(path, sha256: str, state: dict, cache_dir) -> None:
+    "Note `sha256` as the hash of `path` in the state `state`, in `cache_dir`'s cache (none if it cannot be written)."
+    entries = {**_sha256_cache(cache_dir), str(Path(path).resolve()): {**state, "sha256": sha256}}
+    try: _atomic_write_text(Path(cache_dir) / SHA256_CACHE, json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    except OSError: pass   # a read-only folder: nothing is cached, and the next call hashes the file again
+
+
+def verified_sha256(path, cache_dir) -> str:
+    "The sha256 of a file, read from disk only when the file changed since it was last hashed (cache in `cache_dir`)."
+    path = Path(path).resolve()
+    state, entry = file_state(path), _sha256_cache(cache_dir).get(str(path))
+    if isinstance(entry, dict) and {k: entry.get(k) for k in state} == state: return entry["sha256"]
+    sha = sha256_file(path)
+    if file_state(path) == state: remember_sha256(path, sha, state, cache_dir)   # not if it changed while read
+    return sha
+
+# %% ../nbs/03_datasets.ipynb #ee961c09
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("train", "validation")
+
+
 def _source_identity(source) -> tuple[str, dict]:
     "A short name for default folder names and everything the source's documents depend on."
     if _is_embedded(source):
         files = [EMBEDDED_WIKI, *EMBEDDED_LEE]
         return "embedded", {"kind": "embedded", "cleaning": CLEANING_VERSION,
                             "gensim": importlib.metadata.version("gensim"),
-                            "files": [{"name": n, "sha256": sha256_file(_gensim_file(n))} for n in files]}
+                            "files": [{"name": n, "sha256": verified_sha256(_gensim_file(n), default_data_dir())}
+                                      for n in files]}
     paths = corpus_files(source)
     ident = {"kind": "files",
-             "files": [{"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths]}
+             "files": [{"name": p.name, "bytes": p.stat().st_size, "sha256": verified_sha256(p, default_data_dir())}
+                       for p in paths]}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
     return f"{paths[0].stem}-{digest}", ident
 
@@ -310,13 +353,15 @@ def _n_threads() -> int:
 
 def _tokenize_to_file(docs: Iterable[str], enc: tiktoken.Encoding, dtype: np.dtype, path: Path) -> np.ndarray:
     "Pass 1: each document's ids and an <|endoftext|> appended to `path`; return the per-document lengths."
-    lengths, threads = [], _n_threads()
-    with open(path, "wb") as f, tqdm(desc=f"tokenizing ({enc.name})", unit=" docs", mininterval=1.0) as bar:
+    lengths, threads, live = [], _n_threads(), sys.stderr.isatty()   # a live bar only where a terminal redraws it
+    with open(path, "wb") as f, tqdm(desc=f"tokenizing ({enc.name})", unit=" docs", mininterval=1.0,
+                                     disable=not live) as bar:
         for batch in _batched(docs, 128):
             for ids in enc.encode_ordinary_batch(batch, num_threads=threads):
                 ids.append(enc.eot_token)
                 f.write(np.asarray(ids, dtype=dtype)); lengths.append(len(ids))
             bar.update(len(batch))
+    if not live: print(f"tokenized ({enc.name}): {len(lengths):,} documents")   # notebooks and logs: one final line
     return np.asarray(lengths, dtype=np.int64)
 
 
@@ -327,12 +372,6 @@ def _document_runs(tokens: np.ndarray, starts: np.ndarray, docs: np.ndarray, chu
     for run in np.split(docs, breaks):
         for lo in range(int(starts[run[0]]), int(starts[run[-1] + 1]), chunk):
             yield tokens[lo:min(lo + chunk, int(starts[run[-1] + 1]))]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = _temp_path(path)
-    try: tmp.write_text(text); os.replace(tmp, path)
-    except BaseException: tmp.unlink(missing_ok=True); raise
 
 
 def load_manifest(dataset_dir) -> dict:
@@ -353,7 +392,7 @@ def _is_complete(out_dir: Path, wanted: dict) -> bool:
     if any(manifest.get(k) != v for k, v in wanted.items()): return False
     for split in SPLITS:
         path = out_dir / f"{split}.safetensors"
-        if not path.is_file() or sha256_file(path) != manifest["splits"][split]["sha256"]: return False
+        if not path.is_file() or verified_sha256(path, out_dir) != manifest["splits"][split]["sha256"]: return False
     return True
 
 
@@ -382,7 +421,9 @@ def prepare_token_dataset(source="embedded", out_dir=None, vocab_size: int | Non
         splits = {}
         for split, docs in (("train", np.flatnonzero(~is_val)), ("validation", val_docs)):
             n_tokens = int(lengths[docs].sum())
-            sha = _write_token_file(out_dir / f"{split}.safetensors", n_tokens, dtype, _document_runs(tokens, starts, docs))
+            path = out_dir / f"{split}.safetensors"
+            sha = _write_token_file(path, n_tokens, dtype, _document_runs(tokens, starts, docs))
+            remember_sha256(path, sha, file_state(path), out_dir)   # hashed while written: the next use reads nothing
             splits[split] = {"file": f"{split}.safetensors", "documents": int(docs.size), "tokens": n_tokens, "sha256": sha}
         del tokens
     finally:

@@ -151,26 +151,28 @@ def precision_context(precision: str, device):
 # %% ../nbs/07_evaluate.ipynb #341d94a8
 @torch.no_grad()
 def window_losses(model, tokens, start_token: int, count: int, context_length: int, batch_size: int,
-                  precision: str = "fp32", aggregate: str = "token_mean", device=None) -> tuple[float, np.ndarray]:
-    "The aggregate loss of `count` windows from `start_token`, and each window's mean token loss (float64)."
+                  precision: str = "fp32", aggregate: str = "token_mean", device=None,
+                  per_sequence: bool = True) -> tuple[float, np.ndarray | None]:
+    "The aggregate loss of `count` windows from `start_token`, and each window's mean token loss (float64; None without `per_sequence`)."
     if aggregate not in AGGREGATES: raise ValueError(f"aggregate={aggregate!r}; valid choices: {AGGREGATES}")
     device = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
-    total, n, batch_means, per_sequence = 0.0, 0, [], []
+    total, n, batch_means, sequences = 0.0, 0, [], []
     try:
         with precision_context(precision, device):
             for i in range(0, count, batch_size):
                 x, y = sequence_windows(tokens, i, min(batch_size, count - i), context_length, start_token)
                 logits, y = model(x.to(device)).float().flatten(0, 1), y.to(device).flatten()
+                logp = F.log_softmax(logits, dim=1)   # what cross_entropy computes first; read by both reductions
                 if aggregate == "token_mean":
-                    total += F.cross_entropy(logits, y, reduction="sum").item(); n += y.numel()
-                else: batch_means.append(F.cross_entropy(logits, y).item())
-                per_token = F.cross_entropy(logits, y, reduction="none").view(x.shape)  # (batch, context_length)
-                per_sequence.append(per_token.double().mean(1).cpu().numpy())
+                    total += F.nll_loss(logp, y, reduction="sum").item(); n += y.numel()
+                else: batch_means.append(F.nll_loss(logp, y).item())
+                if per_sequence:   # (batch, context_length) token losses, each window's mean
+                    sequences.append(F.nll_loss(logp, y, reduction="none").view(x.shape).double().mean(1).cpu().numpy())
     finally: model.train(was_training)
     loss = total / n if aggregate == "token_mean" else sum(batch_means) / len(batch_means)
-    return loss, np.concatenate(per_sequence)
+    return loss, np.concatenate(sequences) if per_sequence else None
 
 def eval_loss(model, tokens, first: int, count: int, context_length: int, batch_size: int, device="cpu") -> float:
     "Mean next-token cross-entropy (nats) over `count` windows from `first`, in fp32 with dropout off."
@@ -178,14 +180,15 @@ def eval_loss(model, tokens, first: int, count: int, context_length: int, batch_
     if first < 0 or count < 1 or first + count > n_windows:
         raise ValueError(f"evaluation windows {first}..{first + count - 1} are outside the {n_windows} windows "
                          f"of {context_length} tokens available")
-    return window_losses(model, tokens, first * context_length, count, context_length, batch_size, device=device)[0]
+    return window_losses(model, tokens, first * context_length, count, context_length, batch_size, device=device,
+                         per_sequence=False)[0]
 
 # %% ../nbs/07_evaluate.ipynb #65f4952e
 @dataclass(frozen=True, eq=False)
 class Score:
-    "A protocol's loss, and the per-sequence losses whose mean it is (within 1e-6)."
+    "A protocol's loss, and the per-sequence losses whose mean it is (within 1e-6; None when not asked for)."
     loss: float
-    sequence_losses: np.ndarray
+    sequence_losses: np.ndarray | None
     protocol: EvalProtocol
 
 def window_length(protocol: EvalProtocol, cfg: GPTConfig) -> int:
@@ -196,13 +199,14 @@ def window_length(protocol: EvalProtocol, cfg: GPTConfig) -> int:
                          f"context_length={cfg.context_length}; pass --context-length {cfg.context_length} or less")
     return length
 
-def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, where: str = "the token array") -> Score:
+def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, where: str = "the token array",
+          per_sequence: bool = True) -> Score:
     "Evaluate `model` on a split's 1-D `tokens` under `protocol`, on `device` (default: where the model is)."
     length = window_length(protocol, model.cfg)
     protocol.check_tokens(len(tokens), length, where)
-    loss, per_sequence = window_losses(model, tokens, protocol.start_token, protocol.sequences, length,
-                                       protocol.batch_size, protocol.precision, protocol.aggregate, device)
-    return Score(loss, per_sequence, protocol.replace(context_length=length))
+    loss, losses = window_losses(model, tokens, protocol.start_token, protocol.sequences, length, protocol.batch_size,
+                                 protocol.precision, protocol.aggregate, device, per_sequence)
+    return Score(loss, losses, protocol.replace(context_length=length))
 
 def score_dataset(model: GPTModel, dataset_dir, protocol: EvalProtocol, device=None) -> Score:
     "Evaluate `model` on the protocol's split of a dataset folder."

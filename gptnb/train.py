@@ -30,7 +30,7 @@ from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
                           resolve_precision)
 from .datasets import (check_dataset, load_manifest, load_tokens, prepare_token_dataset, resolve_dataset_dir,
-                            sha256_file)
+                            sha256_file, verified_sha256)
 from .evaluate import PROTOCOLS, EvalProtocol, Score, eval_loss, score
 from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
@@ -387,7 +387,9 @@ def run_test_score(t: Trainer, model: GPTModel | None = None) -> Score:
     "The run's test loss under its protocol (of `model`, default the run's own), with one loss per test sequence."
     return score(t.model if model is None else model, t.data.val_tokens, test_protocol(t.tcfg), t.device)
 
-def run_test_loss(t: Trainer) -> float: return run_test_score(t).loss
+def run_test_loss(t: Trainer) -> float:
+    "The run's test loss alone (the per-sequence losses are not computed): the same number `run_test_score` gives."
+    return score(t.model, t.data.val_tokens, test_protocol(t.tcfg), t.device, per_sequence=False).loss
 
 def tested_model(t: Trainer, run_dir) -> tuple[GPTModel, str]:
     "The weights the test loss is measured on: the final ones, or with compat='post' the `best` checkpoint's."
@@ -551,7 +553,7 @@ def dataset_identity(data_dir) -> dict:
     data_dir = Path(data_dir)
     if (data_dir / "manifest.json").is_file(): return {"path": str(data_dir), **load_manifest(data_dir)}
     files = {split: data_dir / f"{split}.safetensors" for split in ("train", "validation")}
-    return {"path": str(data_dir), **{split: {"tokens": len(load_tokens(f)), "sha256": sha256_file(f)}
+    return {"path": str(data_dir), **{split: {"tokens": len(load_tokens(f)), "sha256": verified_sha256(f, data_dir)}
                                       for split, f in files.items()}}
 
 def print_summary(record: RunRecord) -> None:

@@ -1,6 +1,7 @@
 "Heavier dataset checks (03_datasets): the embedded corpus end to end, determinism, local files, errors, token ids and Hub ids."
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -126,7 +127,7 @@ def test_interrupted_preparation_is_not_mistaken_for_complete(tmp_path, monkeypa
     monkeypatch.setattr(datasets, "_write_token_file", crash)
     with pytest.raises(KeyboardInterrupt): prepare_token_dataset(files, out, vocab_size=8192, force=True)
     assert not (out / "manifest.json").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["train.safetensors", "validation.safetensors"]  # no temp files
+    assert sorted(p.name for p in out.iterdir() if p.name != datasets.SHA256_CACHE) == ["train.safetensors", "validation.safetensors"]  # no temp files
     monkeypatch.setattr(datasets, "_write_token_file", real)
     with pytest.raises(FileNotFoundError, match="no manifest.json"): load_manifest(out)
     prepare_token_dataset(files, out, vocab_size=8192)
@@ -348,3 +349,70 @@ def test_a_token_header_without_valid_data_offsets_is_named(tmp_path, offsets):
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
     with pytest.raises(ValueError, match="data_offsets") as err: load_tokens(path)
     assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------- hashing once: the sha256 cache
+
+def test_an_unchanged_dataset_is_not_rehashed(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"; corpus.mkdir()
+    for i in range(4): (corpus / f"{i}.txt").write_text(f"document {i} " * 40)
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "data"))
+    out = prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192)
+    cache = json.loads((out / datasets.SHA256_CACHE).read_text())
+    assert {Path(k).name for k in cache} == {"train.safetensors", "validation.safetensors"}   # hashed while written
+    read = []
+    monkeypatch.setattr(datasets, "sha256_file", lambda p: read.append(Path(p).name) or real_sha(p))
+    assert prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192) == out
+    assert "train.safetensors" not in read and "validation.safetensors" not in read
+
+
+def real_sha(path):
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_a_changed_dataset_file_is_rehashed(tmp_path, monkeypatch):
+    "Same size, modification time set back, same inode: the change time still differs, so the file is hashed and rebuilt."
+    corpus = tmp_path / "corpus"; corpus.mkdir()
+    for i in range(4): (corpus / f"{i}.txt").write_text(f"document {i} " * 40)
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "data"))
+    out = prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192)
+    train = out / "train.safetensors"
+    good, st = train.read_bytes(), train.stat()
+    with open(train, "r+b") as f:   # in place: the inode stays
+        f.seek(len(good) - 2); f.write(bytes([good[-2] ^ 1]))
+    os.utime(train, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert train.stat().st_size == st.st_size and train.stat().st_ino == st.st_ino
+    assert datasets.verified_sha256(train, out) == real_sha(train) != load_manifest(out)["splits"]["train"]["sha256"]
+    prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192)   # sees the change and prepares the files again
+    assert train.read_bytes() == good
+
+
+def test_a_source_file_changed_in_place_gives_a_new_identity(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "data")); (tmp_path / "data").mkdir()
+    doc = tmp_path / "a.txt"; doc.write_text("first text " * 30)
+    name, ident = datasets._source_identity(doc)
+    st = doc.stat()
+    doc.write_text("other text " * 30)   # the same size
+    os.utime(doc, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert datasets._source_identity(doc)[1]["files"][0]["sha256"] == real_sha(doc) != ident["files"][0]["sha256"]
+
+
+def test_a_read_only_dataset_folder_is_hashed_every_time(tmp_path):
+    f = tmp_path / "ro" / "x.bin"; f.parent.mkdir(); f.write_bytes(b"abc")
+    f.parent.chmod(0o555)
+    try:
+        if os.access(f.parent, os.W_OK): pytest.skip("running as a user who can write to read-only folders")
+        assert datasets.verified_sha256(f, f.parent) == real_sha(f)
+        assert not (f.parent / datasets.SHA256_CACHE).exists()
+    finally: f.parent.chmod(0o755)
+
+
+def test_tokenizing_outside_a_terminal_prints_one_final_line(tmp_path, capsys, monkeypatch):
+    "Notebooks and logs get no progress-bar chunks on stderr, only one line on stdout when the pass ends."
+    corpus = tmp_path / "corpus"; corpus.mkdir()
+    for i in range(300): (corpus / f"{i:03d}.txt").write_text(f"document {i} " * 5)   # three batches of 128
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "data"))
+    prepare_token_dataset(corpus, tmp_path / "ds", vocab_size=8192)
+    out, err = capsys.readouterr()
+    assert err == "" and out == "tokenized (gpt2-bpe8192): 300 documents\n"

@@ -1,0 +1,37 @@
+"Cuts of the per-run overhead keep their numbers: test scoring bit for bit."
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gptnb.evaluate import PROTOCOLS, score, sequence_windows, window_losses
+from gptnb.model import GPTConfig, GPTModel
+
+
+def two_cross_entropies(model, tokens, count, context_length, batch_size, aggregate):
+    "The scoring loop as it was: cross_entropy once for the aggregate, once more for the per-token losses."
+    total, n, means, per_sequence = 0.0, 0, [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, count, batch_size):
+            x, y = sequence_windows(tokens, i, min(batch_size, count - i), context_length)
+            logits, y = model(x).float().flatten(0, 1), y.flatten()
+            if aggregate == "token_mean": total += F.cross_entropy(logits, y, reduction="sum").item(); n += y.numel()
+            else: means.append(F.cross_entropy(logits, y).item())
+            per_token = F.cross_entropy(logits, y, reduction="none").view(x.shape)
+            per_sequence.append(per_token.double().mean(1).numpy())
+    return (total / n if aggregate == "token_mean" else sum(means) / len(means)), np.concatenate(per_sequence)
+
+
+@pytest.mark.parametrize("aggregate", ["token_mean", "batch_mean"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scoring_is_bit_for_bit_what_two_cross_entropies_gave(aggregate, seed):
+    cfg = GPTConfig(vocab_size=8192, context_length=32, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.1)
+    torch.manual_seed(seed); model = GPTModel(cfg)
+    tokens = np.random.default_rng(seed).integers(0, 8192, 40 * 32 + 1).astype(np.uint16)
+    want_loss, want_seq = two_cross_entropies(model, tokens, 40, 32, 6, aggregate)
+    loss, seq = window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate)
+    assert loss == want_loss and np.array_equal(seq, want_seq)   # exactly, not approximately
+    assert window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate, per_sequence=False) == (want_loss, None)
+    s = score(model, tokens, PROTOCOLS["gptnb"].replace(sequences=40, batch_size=6), per_sequence=False)
+    assert s.sequence_losses is None and s.loss == window_losses(model, tokens, 0, 40, 32, 6)[0]
