@@ -347,9 +347,14 @@ def test_gptnb_run_refuses_a_name_that_leaves_the_runs_folder(tmp_path, name):
 
 
 def test_gptnb_run_resolves_a_relative_dataset_dir_where_the_user_stands(tmp_path, monkeypatch):
+    import gptnb.cli as cli
     from gptnb.cli import run_spec_here
+    fetched = []   # a Hub id is fetched before any kernel starts; here without a network, so the fetch is recorded
+    monkeypatch.setattr(cli, "resolve_dataset_dir", fetched.append)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mydata").mkdir()
     assert run_spec_here({"dataset_dir": "mydata"}, "x", "runs").dataset_dir == str(tmp_path / "mydata")
+    assert fetched == []
     assert run_spec_here({"dataset_dir": "owner/name"}, "x", "runs").dataset_dir == "owner/name"   # a Hub id stays one
+    assert fetched == ["owner/name"]
     assert run_spec_here({}, "x", "runs").run_dir == str(tmp_path / "runs" / "x")
