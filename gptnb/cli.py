@@ -21,7 +21,8 @@ from .config import RunSpec
 from .datasets import is_hf_dataset_id, resolve_dataset_dir
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .export import write_tensorboard
-from .records import RunFolderBusy, RunFolderTaken, read_records, record_and_status, record_status, write_json_atomic
+from .records import (RunFolderBusy, RunFolderTaken, check_run_name, read_records, record_and_status, record_status,
+                           write_json_atomic)
 from .power import compare_arms, cs_threshold, format_p, one_sample_test, seeds_needed, sequential_test
 from .report import format_table, render_report, report_table, sequential_log, table_json
 from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
@@ -283,9 +284,7 @@ def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alph
 def run_spec_here(parameters: dict, name: str, runs_dir) -> RunSpec:
     """The run `gptnb run NAME` asks for, checked, with every path resolved where the user stands: the kernel starts
     in the notebook's folder, where a relative run folder or dataset folder would mean something else."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"run name must be one folder name (not '.', '..', nor with '/'), got {name!r}")
-    spec = RunSpec(**{**parameters, "run_name": name}).validate()
+    spec = RunSpec(**{**parameters, "run_name": check_run_name(name)}).validate()
     if spec.run_dir is None: spec = replace(spec, run_dir=str(Path(runs_dir).resolve() / name))
     spec = replace(spec, dataset_dir=dataset_dir_here(spec.dataset_dir))
     if is_hf_dataset_id(spec.dataset_dir): resolve_dataset_dir(spec.dataset_dir)   # downloaded (or found) now, not in the kernel

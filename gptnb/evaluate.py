@@ -366,7 +366,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def evaluate_main(argv=None) -> int:
     "`gptnb evaluate` as a program: bad input prints an error and returns 2."
-    parser = argparse.ArgumentParser(prog="gptnb evaluate", description="Test loss of a checkpoint under a protocol.")
+    parser = argparse.ArgumentParser(prog="gptnb evaluate", description="Test loss of a checkpoint under a protocol.",
+                                     allow_abbrev=False)
     args = add_evaluate_arguments(parser).parse_args(argv)
     try: return run_evaluate(args)
     except (ValueError, FileNotFoundError, ImportError) as e:

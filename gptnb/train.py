@@ -728,7 +728,8 @@ EXIT_COMPLETE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_FOLDER_TAKEN = 0, 1, 2, 3
 
 def main(argv=None) -> int:
     "torchrun --nproc_per_node 8 -m gptnb.train --preset gpt2-small --run-dir runs/x --dataset-dir /data/fineweb"
-    p = argparse.ArgumentParser(prog="python -m gptnb.train", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m gptnb.train", description=main.__doc__,
+                                allow_abbrev=False)   # `--max-step` is a typo, not `--max-steps`
     add_run_arguments(p)
     spec, env = spec_from_args(p.parse_args(argv)), dist_env()
     if env.distributed: spec = replace(spec, nproc=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))

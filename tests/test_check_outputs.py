@@ -122,3 +122,9 @@ def test_ci_also_fails_on_noise_the_notebook_produces_now_but_its_committed_outp
         ["x.ipynb: code cell 1: stderr output: 'FutureWarning: x is deprecated' (re-executed)"]
     noisy = notebook(stdout("wrote /tmp/x/y\n"))   # noisy both times: named once, as committed
     assert check_outputs.problems_of(noisy, noisy, "x.ipynb") == ["x.ipynb: code cell 1: absolute path: '/tmp/x/y'"]
+
+
+def test_a_shebang_is_a_script_line_not_a_machine_path():
+    "A Slurm script's `#!/bin/bash` is what every such script starts with; the same path elsewhere is still named."
+    assert check_outputs.noisy_text("#!/bin/bash\n#SBATCH --array=0-1%2\n") == []
+    assert check_outputs.noisy_text("ran /bin/bash here\n") == [("absolute path", "/bin/bash")]

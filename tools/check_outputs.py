@@ -53,7 +53,7 @@ MASKS = [  # (pattern, replacement), applied in order
 NOISE = [  # (what it is, pattern); a warning line first, so the path inside it is not named again
     ("warning", re.compile(r"^\s*(?:\S+:\d+: )?(?:[A-Z]\w*)?Warning: .*", re.MULTILINE)),   # what `warnings` prints
     ("warning", re.compile(r"^WARNING:.*", re.MULTILINE)),                               # what `logging` prints
-    ("absolute path", re.compile(r"(?<![\w.:/~%>}\]-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
+    ("absolute path", re.compile(r"(?<![\w.:/~%>}\]!-])/[A-Za-z_.][\w.+@%-]*(?:/[\w.+@%-]*)+")),
     ("absolute path", re.compile(r"\b[A-Za-z]:\\[\w .-]+\\")),                      # C:\Users\…
     ("venv path", re.compile(r"(?:[\w.-]+/)+(?:site|dist)-packages/\S*")),   # which venv, which Python
     ("pid", re.compile(r"['\"]?\bpid\b['\"]?[ =:]+\d+", re.IGNORECASE)),
