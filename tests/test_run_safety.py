@@ -130,16 +130,6 @@ def test_a_full_disk_ends_with_a_failed_record_and_no_temp_files(data, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_sweep_started_outside_the_checkout_with_two_workers(tmp_path):
-    res = subprocess.run(["gptnb", "sweep", "outside", "--runs-dir", "runs", "--init-seeds", "1,2", "--workers", "2",
-                          "-p", "max_steps", "2", "--notebook", str(NOTEBOOK)], cwd=tmp_path, env=ENV,
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert [r["status"] for r in read_records(tmp_path / "runs" / "outside")] == ["complete"] * 2
-    assert (tmp_path / "runs" / "outside" / "sweep.json").is_file()
-
-
-@pytest.mark.slow
 def test_a_sweep_keeps_the_users_thread_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     run_sweep(Sweep("threads", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 1}), notebook=NOTEBOOK)

@@ -2,10 +2,6 @@
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -90,56 +86,6 @@ def test_ddp_two_processes_equal_one_process_accumulating(tmp_path, data):
     w2 = load_model(tmp_path / "ddp" / "model.safetensors").state_dict()
     for k in w1:
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-4, atol=1e-5)
-
-
-def _cli(out_dir, data, extra=()):
-    kw = small_run_kwargs(data, max_steps=300)
-    kw["train_overrides"].update(checkpoint_every=25, eval_every=25)
-    kw["model_overrides"].update(emb_dim=64, n_heads=4)
-    return [sys.executable, "-m", "gptnb.train", "--run-dir", str(out_dir), "--dataset-dir", str(data),
-            "--train-seed", "3", "--max-steps", "300",
-            "--model-overrides", json.dumps(kw["model_overrides"]),
-            "--train-overrides", json.dumps(kw["train_overrides"]), *extra]
-
-
-@pytest.mark.slow
-def test_torchrun_two_processes_write_one_complete_record(tmp_path, data):
-    "`torchrun -m gptnb.train`, the multi-node entry point, with 2 local gloo processes."
-    cmd = _cli(tmp_path / "tr", data)
-    cmd[cmd.index("--max-steps") + 1] = "20"
-    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *cmd[1:]],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    rec = json.loads((tmp_path / "tr" / "record.json").read_text())
-    assert rec["status"] == "complete" and rec["world_size"] == 2 and rec["nproc"] == 2
-
-
-@pytest.mark.slow
-def test_sigkill_and_resume_is_bit_exact(tmp_path, data):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(_cli(tmp_path / "straight", data), check=True, env=env, capture_output=True)
-    straight = json.loads((tmp_path / "straight" / "record.json").read_text())
-    killed_dir = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(killed_dir, data), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (killed_dir / "checkpoints" / "latest").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert json.loads((killed_dir / "record.json").read_text())["status"] == "running"  # it really died mid-run
-    from gptnb.records import read_record
-    assert read_record(killed_dir)["status"] == "interrupted"   # and reads as such: its process is gone
-    resumed_from = (killed_dir / "checkpoints" / "latest").read_text().strip()
-    subprocess.run(_cli(killed_dir, data), check=True, env=env, capture_output=True)
-    resumed = json.loads((killed_dir / "record.json").read_text())
-    assert resumed["status"] == "complete"
-    assert resumed["final_weights_sha256"] == straight["final_weights_sha256"], resumed_from
-    assert resumed["test_loss"] == straight["test_loss"]
-    assert resumed["final_train_loss"] == straight["final_train_loss"]   # the recent losses travel in the checkpoint
-    steps = read_metrics(killed_dir)["step"].astype(int).tolist()
-    assert steps == list(range(300))  # no duplicated or missing metric lines after the resume
 
 
 @pytest.mark.parametrize("intervention", POST_INTERVENTIONS + (
