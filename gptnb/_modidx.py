@@ -159,6 +159,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                                 'gptnb.datasets.iter_documents': ('datasets.html#iter_documents', 'gptnb/datasets.py'),
                                 'gptnb.datasets.load_manifest': ('datasets.html#load_manifest', 'gptnb/datasets.py'),
                                 'gptnb.datasets.load_tokens': ('datasets.html#load_tokens', 'gptnb/datasets.py'),
+                                'gptnb.datasets.looks_like_hf_id': ('datasets.html#looks_like_hf_id', 'gptnb/datasets.py'),
                                 'gptnb.datasets.prepare_token_dataset': ('datasets.html#prepare_token_dataset', 'gptnb/datasets.py'),
                                 'gptnb.datasets.read_tokens_into': ('datasets.html#read_tokens_into', 'gptnb/datasets.py'),
                                 'gptnb.datasets.remember_sha256': ('datasets.html#remember_sha256', 'gptnb/datasets.py'),

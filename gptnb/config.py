@@ -295,7 +295,7 @@ class RunSpec:
     max_steps: int | None = field(default=None, metadata=_help("overrides the budget, in optimizer steps"))
     model_overrides: dict = field(default_factory=dict, metadata=_help("GPTConfig fields to change (JSON object)"))
     train_overrides: dict = field(default_factory=dict, metadata=_help("TrainConfig fields to change (JSON object)"))
-    dataset_dir: str | None = field(default=None, metadata=_help("token dataset folder, or a Hugging Face dataset id (owner/name, downloaded once); default: the preset's corpus"))
+    dataset_dir: str | None = field(default=None, metadata=_help("token dataset folder, or a Hugging Face dataset id marked hf:owner/name (downloaded once); default: the preset's corpus"))
     device: str = field(default="auto", metadata=_help(f"one of {DEVICE_CHOICES}"))
     nproc: int = field(default=1, metadata=_help("processes on this node (DDP when > 1)"))
     restart: bool = field(default=False, metadata=_help("move an existing run folder aside and start afresh"))

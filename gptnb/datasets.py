@@ -27,11 +27,11 @@ from .tokenizer import get_tokenizer, package_dir, tokenizer_identity
 
 # %% auto #0
 __all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'SHA256_CACHE',
-           'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'clean_wiki_text', 'corpus_files', 'iter_documents', 'token_dtype',
-           'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir', 'sha256_file', 'file_state',
+           'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'HF_PREFIX', 'clean_wiki_text', 'corpus_files', 'iter_documents',
+           'token_dtype', 'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir', 'sha256_file', 'file_state',
            'remember_sha256', 'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset',
            'check_tokenizer', 'check_positive_int', 'read_tokens_into', 'check_token_ids', 'check_dataset',
-           'is_hf_dataset_id', 'hf_dataset_folder', 'resolve_dataset_dir']
+           'is_hf_dataset_id', 'looks_like_hf_id', 'hf_dataset_folder', 'resolve_dataset_dir']
 
 # %% ../nbs/03_datasets.ipynb #329aa97b
 SOURCES = ("embedded",)
@@ -515,18 +515,27 @@ def check_dataset(dataset_dir, vocab_size: int) -> dict:
     return {split: check_token_ids(path, vocab_size) for split, path in paths.items()}
 
 # %% ../nbs/03_datasets.ipynb #108718e0
+HF_PREFIX = "hf:"   # the mark that makes a dataset_dir a Hugging Face dataset id instead of a path
 _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def is_hf_dataset_id(value) -> bool:
-    "`owner/name` that is not a local folder and whose owner is not a local folder either."
-    if not isinstance(value, str) or not _HF_ID.fullmatch(value) or ".." in value: return False
-    return not Path(value).is_dir() and not Path(value.split("/")[0]).is_dir()
+    "`hf:owner/name`: marked by the user as a Hub dataset id; nothing unmarked ever is one."
+    if not isinstance(value, str) or not value.startswith(HF_PREFIX): return False
+    repo_id = value[len(HF_PREFIX):]
+    if not _HF_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise ValueError(f"dataset_dir={value!r}: a Hugging Face dataset id is {HF_PREFIX}owner/name")
+    return True
 
 
-def hf_dataset_folder(repo_id: str) -> Path:
-    "Where a Hub dataset is kept once downloaded: `default_data_dir()/datasets/owner/name`."
-    return default_data_dir() / "datasets" / repo_id
+def looks_like_hf_id(value) -> bool:
+    "An unmarked `owner/name`: worth a hint that `hf:owner/name` downloads it, never a download itself."
+    return isinstance(value, str) and bool(_HF_ID.fullmatch(value)) and ".." not in value
+
+
+def hf_dataset_folder(dataset_id: str) -> Path:
+    "Where `hf:owner/name` is kept once downloaded: `default_data_dir()/datasets/owner/name`."
+    return default_data_dir() / "datasets" / dataset_id.removeprefix(HF_PREFIX)
 
 
 def _missing_splits(folder: Path, splits) -> list[str]:
@@ -543,8 +552,8 @@ def _download_dataset(repo_id: str, folder: Path, splits, download=None) -> None
                                                    f"(pip install huggingface_hub); {by_hand}") from e
     try: download(repo_id, repo_type="dataset", local_dir=str(folder), allow_patterns=files)
     except Exception as e:
-        raise FileNotFoundError(f"{repo_id!r} is not a local folder, and downloading it as a Hugging Face "
-                                f"dataset failed ({type(e).__name__}: {str(e).splitlines()[0]}); {by_hand}") from e
+        raise FileNotFoundError(f"downloading the Hugging Face dataset {repo_id!r} "
+                                f"failed ({type(e).__name__}: {str(e).splitlines()[0]}); {by_hand}") from e
     if missing := _missing_splits(folder, splits):
         raise FileNotFoundError(f"the Hugging Face dataset {repo_id!r} has no {missing}: a dataset {_DATASET_LAYOUT}")
 
@@ -556,5 +565,5 @@ def resolve_dataset_dir(dataset_dir, splits=SPLITS, download=None) -> Path:
         raise ValueError(f"splits={splits!r}; valid splits: {SPLITS}")
     if not is_hf_dataset_id(dataset_dir): return Path(dataset_dir).expanduser()
     folder = hf_dataset_folder(dataset_dir)
-    if _missing_splits(folder, splits): _download_dataset(dataset_dir, folder, splits, download)
+    if _missing_splits(folder, splits): _download_dataset(dataset_dir.removeprefix(HF_PREFIX), folder, splits, download)
     return folder

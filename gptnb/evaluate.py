@@ -323,7 +323,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     "The `gptnb evaluate` arguments, on `parser` (a subcommand's parser or a fresh one)."
     parser.add_argument("checkpoint", help=f"what to evaluate: {_LAYOUTS.removeprefix('give ')}")
     parser.add_argument("--dataset-dir", required=True,
-                        help="folder with validation.safetensors, or a Hugging Face dataset id (downloaded once)")
+                        help="folder with validation.safetensors, or a Hugging Face dataset id marked hf:owner/name (downloaded once)")
     parser.add_argument("--protocol", default="post", choices=sorted(PROTOCOLS), help="default: post")
     parser.add_argument("--model-config", default=None, help="model.json of the run, for a bare .safetensors file")
     for name in OVERRIDES[:-1]:

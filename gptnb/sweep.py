@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm   # the sweep's bar is a terminal's
 
 from .config import RunSpec, resolve_precision
-from .datasets import is_hf_dataset_id
+from .datasets import is_hf_dataset_id, looks_like_hf_id
 from .interventions import intervention_sources, parse_interventions
 from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, is_complete,
                            library_versions, lock_holder, read_record, record_and_status, record_status,
@@ -99,14 +99,15 @@ def run_notebook(spec: RunSpec, notebook=None, log_output: bool = True) -> dict:
 
 # %% ../nbs/11_sweep.ipynb #18b9a1d5
 def dataset_dir_here(dataset_dir):
-    "`dataset_dir` as a run started elsewhere must see it: a folder here made absolute, a Hub id as it is; else an error."
+    "`dataset_dir` as a run started elsewhere must see it: a folder here made absolute, a marked Hub id as it is."
     if not isinstance(dataset_dir, str) or not dataset_dir.strip(): return dataset_dir   # RunSpec.validate names it
+    if is_hf_dataset_id(dataset_dir): return dataset_dir
     path = Path(dataset_dir).expanduser()
     if path.is_dir(): return str(path if path.is_absolute() else path.resolve())
-    if not path.exists() and is_hf_dataset_id(dataset_dir): return dataset_dir
     what = "is a file, not a folder" if path.exists() else f"names no folder ({path.absolute()} does not exist)"
-    raise FileNotFoundError(f"dataset_dir={dataset_dir!r} {what}, and it is not a Hugging Face dataset id "
-                            f"(owner/name): give a folder of token files (03_datasets) or a Hub id")
+    hint = f"; for the Hugging Face dataset {dataset_dir!r} write hf:{dataset_dir}" if looks_like_hf_id(dataset_dir) else ""
+    raise FileNotFoundError(f"dataset_dir={dataset_dir!r} {what}: give a folder of token files (03_datasets) or a "
+                            f"Hugging Face dataset id marked as one, hf:owner/name{hint}")
 
 # %% ../nbs/11_sweep.ipynb #ad40e59c
 def _seed_list(seeds, name: str) -> list:

@@ -127,7 +127,7 @@ def dataset_folder(spec: RunSpec, env: DistEnv) -> Path:
     if preset.dataset != "embedded":
         raise ValueError(f"preset {preset.name!r} trains on {preset.dataset!r}, which is not bundled: pass dataset_dir= a "
                          f"folder holding train.safetensors and validation.safetensors, or the Hub id of the post's "
-                         f"token files (gpjt/fineweb-gpt2-tokens), or gptnb.datasets.prepare_token_dataset of local parquet")
+                         f"token files (hf:gpjt/fineweb-gpt2-tokens), or gptnb.datasets.prepare_token_dataset of local parquet")
     return once_per_node(lambda: prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size), env)
 
 def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfig) -> RunData:

@@ -42,10 +42,13 @@ def test_a_missing_dataset_dir_fails_before_any_kernel_and_leaves_no_folder(tmp_
         code, _, err = run_cli(capsys, *args, "--runs-dir", "runs")
         assert code == cli.EXIT_BAD_INPUT and "dataset_dir" in err and "no folder" in err, err
     assert no_kernel == [] and list(tmp_path.iterdir()) == []
-    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))   # a Hub id not downloaded yet, and no network:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")                        # the download fails here, not in a kernel
     code, _, err = run_cli(capsys, "run", "x", "-p", "dataset_dir", "data/tok", "--runs-dir", "runs")
-    assert code == cli.EXIT_BAD_INPUT and "'data/tok' is not a local folder" in err and no_kernel == [], err
+    assert code == cli.EXIT_BAD_INPUT and "no folder" in err and "write hf:data/tok" in err, err   # never a download
+    monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))   # a marked Hub id not downloaded yet, no network:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")                        # the download fails here, not in a kernel
+    code, _, err = run_cli(capsys, "run", "x", "-p", "dataset_dir", "hf:data/tok", "--runs-dir", "runs")
+    assert code == cli.EXIT_BAD_INPUT and "downloading the Hugging Face dataset 'data/tok' failed" in err, err
+    assert no_kernel == []
     assert not (tmp_path / "runs").exists()
     (tmp_path / "mydata").mkdir()   # the same name, now a folder here: taken, made absolute for the kernel
     assert run_cli(capsys, "run", "x", "-p", "dataset_dir", "mydata", "--runs-dir", "runs")[0] == cli.EXIT_COMPLETE

@@ -283,7 +283,7 @@ def fake_hub(monkeypatch, tmp_path):
 
 
 def test_a_hub_id_is_downloaded_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
-    folder = datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")
+    folder = datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens")
     assert folder == tmp_path / "cache" / "datasets" / "gpjt" / "fineweb-gpt2-tokens"
     assert fake_hub == [{"repo_id": "gpjt/fineweb-gpt2-tokens", "repo_type": "dataset", "local_dir": str(folder),
                          "files": ["train.safetensors", "validation.safetensors"]}]
@@ -292,14 +292,14 @@ def test_a_hub_id_is_downloaded_once_into_the_cache(fake_hub, tmp_path, monkeypa
 
     def no_network(*args, **kwargs): raise AssertionError("the second call must not download")
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
-    assert datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens") == folder
+    assert datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens") == folder
 
 
 def test_a_hub_id_fetches_only_the_splits_asked_for(fake_hub):
-    folder = datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens", splits=("validation",))
+    folder = datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens", splits=("validation",))
     assert [c["files"] for c in fake_hub] == [["validation.safetensors"]]
     assert not (folder / "train.safetensors").exists()
-    datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")   # the training split is fetched when it is wanted
+    datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens")   # the training split is fetched when it is wanted
     assert [c["files"] for c in fake_hub][-1] == ["train.safetensors", "validation.safetensors"]
 
 
@@ -308,7 +308,8 @@ def test_local_folders_and_paths_are_never_downloaded(fake_hub, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert datasets.resolve_dataset_dir("owner/name") == tmp_path.joinpath("owner/name").relative_to(tmp_path)
     assert datasets.resolve_dataset_dir("owner/typo") == tmp_path.joinpath("owner/typo").relative_to(tmp_path)
-    for value in ("./a/b", "/a/b", "a/b/c", "fineweb", tmp_path):
+    assert datasets.resolve_dataset_dir("data/tok") == Path("data/tok")   # issue 19: no `data` folder here, still a path
+    for value in ("./a/b", "/a/b", "a/b/c", "fineweb", "gpjt/fineweb-gpt2-tokens", tmp_path):
         datasets.resolve_dataset_dir(value)
     assert fake_hub == []
 
@@ -319,7 +320,7 @@ def test_without_a_network_the_error_says_which_files_go_where(tmp_path, monkeyp
 
     def offline(*args, **kwargs): raise hub.errors.LocalEntryNotFoundError("cannot reach the Hub")
     monkeypatch.setattr(hub, "snapshot_download", offline)
-    with pytest.raises(FileNotFoundError) as err: datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens")
+    with pytest.raises(FileNotFoundError) as err: datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens")
     for words in ("gpjt/fineweb-gpt2-tokens", "train.safetensors and validation.safetensors", "'tokens'",
                   str(tmp_path / "cache" / "datasets" / "gpjt" / "fineweb-gpt2-tokens"), "cannot reach the Hub"):
         assert words in str(err.value)
@@ -329,13 +330,13 @@ def test_a_hub_dataset_without_the_split_files_is_named(tmp_path, monkeypatch):
     hub = pytest.importorskip("huggingface_hub")
     monkeypatch.setenv("GPTNB_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(hub, "snapshot_download", lambda repo_id, repo_type, local_dir, allow_patterns: None)
-    with pytest.raises(FileNotFoundError) as err: datasets.resolve_dataset_dir("someone/other-data", ("validation",))
+    with pytest.raises(FileNotFoundError) as err: datasets.resolve_dataset_dir("hf:someone/other-data", ("validation",))
     assert "'someone/other-data' has no ['validation.safetensors']" in str(err.value)
 
 
 @pytest.mark.parametrize("splits", [("test",), (), "validation"])
 def test_resolve_dataset_dir_bad_splits(splits):
-    with pytest.raises(ValueError) as err: datasets.resolve_dataset_dir("gpjt/fineweb-gpt2-tokens", splits)
+    with pytest.raises(ValueError) as err: datasets.resolve_dataset_dir("hf:gpjt/fineweb-gpt2-tokens", splits)
     assert "valid splits: ('train', 'validation')" in str(err.value)
 
 

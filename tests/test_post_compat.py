@@ -217,7 +217,7 @@ def test_evaluate_command_takes_a_hub_dataset_id(tmp_path, capsys, monkeypatch):
         (tmp_path / local_dir).mkdir(parents=True)
         save_tokens(f"{local_dir}/validation.safetensors", load_tokens(data / "validation.safetensors"))
     monkeypatch.setattr(hub, "snapshot_download", fake_download)
-    argv = [str(path), "--model-config", str(model_config), "--dataset-dir", "gpjt/fineweb-gpt2-tokens",
+    argv = [str(path), "--model-config", str(model_config), "--dataset-dir", "hf:gpjt/fineweb-gpt2-tokens",
             *"--start-token 1128 --batches 4 --batch-size 2 --context-length 16 --device cpu".split()]
     assert evaluate_main(argv) == 0 and evaluate_main(argv) == 0
     assert calls == [["validation.safetensors"]]   # only the split it reads, and only once

@@ -355,6 +355,9 @@ def test_gptnb_run_resolves_a_relative_dataset_dir_where_the_user_stands(tmp_pat
     (tmp_path / "mydata").mkdir()
     assert run_spec_here({"dataset_dir": "mydata"}, "x", "runs").dataset_dir == str(tmp_path / "mydata")
     assert fetched == []
-    assert run_spec_here({"dataset_dir": "owner/name"}, "x", "runs").dataset_dir == "owner/name"   # a Hub id stays one
-    assert fetched == ["owner/name"]
+    with pytest.raises(FileNotFoundError, match="write hf:owner/name"):   # unmarked: a folder that is not here
+        run_spec_here({"dataset_dir": "owner/name"}, "x", "runs")
+    assert fetched == []
+    assert run_spec_here({"dataset_dir": "hf:owner/name"}, "x", "runs").dataset_dir == "hf:owner/name"   # marked: an id
+    assert fetched == ["hf:owner/name"]
     assert run_spec_here({}, "x", "runs").run_dir == str(tmp_path / "runs" / "x")
