@@ -25,8 +25,8 @@ from .config import RunSpec, resolve_precision
 from .datasets import is_hf_dataset_id, looks_like_hf_id
 from .interventions import intervention_sources, parse_interventions
 from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, is_complete,
-                           library_versions, lock_holder, read_record, record_and_status, record_status,
-                           write_json_atomic)
+                           keep_executed_notebook, library_versions, lock_holder, read_record, record_and_status,
+                           record_status, write_json_atomic)
 from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
 
 # %% auto #0
@@ -95,6 +95,7 @@ def run_notebook(spec: RunSpec, notebook=None, log_output: bool = True) -> dict:
             pm.execute_notebook(str(notebook), str(folder / "train.ipynb"), parameters=spec.changes(),
                                 kernel_name="python3", progress_bar=False, cwd=str(notebook.parent.parent),
                                 extra_arguments=KERNEL_ARGUMENTS, **streams)
+        keep_executed_notebook(folder, folder / "train.ipynb")   # the notebook's own copy lacks its last cell
     return read_record(folder)
 
 # %% ../nbs/11_sweep.ipynb #18b9a1d5

@@ -51,6 +51,12 @@ def finished(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_gptnb_run_keeps_the_whole_executed_notebook(finished):
+    "The protected copy `gptnb run` leaves is the executed notebook as papermill last wrote it, its last cell included."
+    assert (finished / "train.complete.ipynb").read_bytes() == (finished / "train.ipynb").read_bytes()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code", [(["-p", "init_seed", "abc"], 2), (["-p", "intervention", "qkv-bias"], 3),
                                         (["-p", "max_steps", "2"], 3)])
 def test_a_command_pointed_at_a_finished_run_changes_nothing(finished, args, code):
