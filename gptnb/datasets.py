@@ -27,11 +27,12 @@ from .tokenizer import get_tokenizer, package_dir, tokenizer_identity
 
 # %% auto #0
 __all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'SHA256_CACHE',
-           'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'HF_PREFIX', 'clean_wiki_text', 'corpus_files', 'iter_documents',
-           'token_dtype', 'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir', 'sha256_file', 'file_state',
-           'remember_sha256', 'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset',
-           'check_tokenizer', 'check_positive_int', 'read_tokens_into', 'check_token_ids', 'check_dataset',
-           'is_hf_dataset_id', 'looks_like_hf_id', 'hf_dataset_folder', 'resolve_dataset_dir']
+           'CACHE_PREFIX', 'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'HF_PREFIX', 'clean_wiki_text', 'corpus_files',
+           'iter_documents', 'token_dtype', 'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir',
+           'portable_dataset_path', 'recorded_dataset_path', 'sha256_file', 'file_state', 'remember_sha256',
+           'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset', 'check_tokenizer',
+           'check_positive_int', 'read_tokens_into', 'check_token_ids', 'check_dataset', 'is_hf_dataset_id',
+           'looks_like_hf_id', 'hf_dataset_folder', 'resolve_dataset_dir']
 
 # %% ../nbs/03_datasets.ipynb #329aa97b
 SOURCES = ("embedded",)
@@ -257,6 +258,24 @@ SHA256_CACHE = ".sha256-cache.json"
 def default_data_dir() -> Path:
     "Where prepared datasets live: `$GPTNB_DATA_DIR`, else `~/.cache/gptnb`."
     return Path(os.environ.get("GPTNB_DATA_DIR") or Path.home() / ".cache" / "gptnb").expanduser()
+
+
+CACHE_PREFIX = "$GPTNB_DATA_DIR/"   # how a record names a dataset in the cache, on any machine
+
+
+def portable_dataset_path(path, folder) -> str:
+    "`path` as a record stores it: relative to the dataset cache (`$GPTNB_DATA_DIR/…`) when there, else to `folder`."
+    path = Path(path)
+    if not path.is_absolute(): return str(path)
+    cache = default_data_dir().resolve()
+    if path.resolve().is_relative_to(cache): return CACHE_PREFIX + path.resolve().relative_to(cache).as_posix()
+    return os.path.relpath(path.resolve(), Path(folder).resolve())
+
+
+def recorded_dataset_path(path: str, folder) -> str:
+    "A stored dataset path made usable where the record in `folder` is read (an old, absolute one as it is)."
+    if path.startswith(CACHE_PREFIX): return str(default_data_dir() / path[len(CACHE_PREFIX):])
+    return path if os.path.isabs(path) else os.path.normpath(Path(folder) / path)
 
 
 def sha256_file(path) -> str:

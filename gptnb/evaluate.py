@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 
 from .config import TrainConfig, check_device
-from .datasets import SPLITS, check_token_ids, load_tokens, resolve_dataset_dir
+from .datasets import SPLITS, check_token_ids, load_tokens, recorded_dataset_path, resolve_dataset_dir
 from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
 from .seeding import weights_fingerprint
 from .tokenizer import get_tokenizer
@@ -308,7 +308,7 @@ def score_run(run_dir, device="cpu") -> Score:
     run_dir = Path(run_dir)
     record = json.loads((run_dir / "record.json").read_text())
     model = load_checkpoint_model(run_dir / "model.safetensors", device=device)
-    val = load_tokens(Path(record["dataset"]["path"]) / "validation.safetensors")
+    val = load_tokens(Path(recorded_dataset_path(record["dataset"]["path"], run_dir)) / "validation.safetensors")
     return test_slice_score(model, val, record["train_config"]["test_sequences"],
                             record["train_config"]["micro_batch_size"], device)
 

@@ -30,23 +30,22 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
-from .datasets import default_data_dir
+from .datasets import portable_dataset_path, recorded_dataset_path
 from .interventions import intervention_sources, parse_interventions
 from .evaluate import score_run
 from .seeding import deterministic_flags
 
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'CACHE_PREFIX',
-           'TEST_LOSSES_FILE', 'EXECUTED_COPY', 'replacing', 'write_bytes_atomic', 'write_text_atomic',
-           'write_json_atomic', 'now_utc', 'pid_alive', 'remove_stale_temp_files', 'RunFolderBusy', 'lock_holder',
-           'RunLock', 'lock_run_folder', 'RunFolderLost', 'check_still_held', 'library_versions', 'current_job_id',
-           'git_commit', 'RunRecord', 'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder',
-           'claim_run_folder', 'describe_error', 'NoSpaceToStart', 'start_record', 'finish_record',
-           'record_failed_start', 'stored_record', 'read_record', 'record_and_status', 'record_status', 'is_complete',
-           'update_record', 'read_records', 'write_test_losses', 'read_test_losses', 'add_test_losses',
-           'read_metric_rows', 'MetricsLog', 'check_metric_steps', 'read_metrics', 'loss_references', 'plot_metrics',
-           'keep_executed_notebook']
+__all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'TEST_LOSSES_FILE',
+           'EXECUTED_COPY', 'replacing', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc',
+           'pid_alive', 'remove_stale_temp_files', 'RunFolderBusy', 'lock_holder', 'RunLock', 'lock_run_folder',
+           'RunFolderLost', 'check_still_held', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
+           'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder', 'claim_run_folder', 'describe_error',
+           'NoSpaceToStart', 'start_record', 'finish_record', 'record_failed_start', 'stored_record', 'read_record',
+           'record_and_status', 'record_status', 'is_complete', 'update_record', 'read_records', 'write_test_losses',
+           'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog', 'check_metric_steps',
+           'read_metrics', 'loss_references', 'plot_metrics', 'keep_executed_notebook']
 
 # %% ../nbs/08_records.ipynb #908ccf05
 @contextmanager
@@ -403,26 +402,12 @@ def record_failed_start(spec: RunSpec, error: BaseException) -> Path | None:
         return write_json_atomic(folder / "record.json", stored_record(rec.to_dict(), folder))
 
 # %% ../nbs/08_records.ipynb #bcbce5b7
-CACHE_PREFIX = "$GPTNB_DATA_DIR/"
-
-def _portable_path(path, folder: Path) -> str:
-    "`path` relative to the dataset cache (`$GPTNB_DATA_DIR/…`) when it lies there, else relative to `folder`."
-    path = Path(path)
-    if not path.is_absolute(): return str(path)
-    cache = default_data_dir().resolve()
-    if path.resolve().is_relative_to(cache): return CACHE_PREFIX + path.resolve().relative_to(cache).as_posix()
-    return os.path.relpath(path.resolve(), Path(folder).resolve())
-
 def stored_record(d: dict, folder) -> dict:
     "The record as written to disk: `run_dir` as the folder's name, `dataset.path` portable (no absolute path)."
     out = {**d, "run_dir": Path(folder).name}
     if isinstance(d.get("dataset"), dict) and d["dataset"].get("path"):
-        out["dataset"] = {**d["dataset"], "path": _portable_path(d["dataset"]["path"], Path(folder))}
+        out["dataset"] = {**d["dataset"], "path": portable_dataset_path(d["dataset"]["path"], Path(folder))}
     return out
-
-def _resolved_dataset_path(path: str, folder: Path) -> str:
-    if path.startswith(CACHE_PREFIX): return str(default_data_dir() / path[len(CACHE_PREFIX):])
-    return path if os.path.isabs(path) else os.path.normpath(Path(folder) / path)
 
 # %% ../nbs/08_records.ipynb #8b11182c
 def _load_json(path: Path) -> dict:
@@ -441,7 +426,7 @@ def read_record(run_dir) -> dict:
     rec = RunRecord.from_dict(_load_json(path)).to_dict()
     if rec["status"] == "running" and lock_holder(run_dir) is None: rec["status"] = "interrupted"
     if isinstance(rec.get("dataset"), dict) and isinstance(rec["dataset"].get("path"), str):
-        rec["dataset"] = {**rec["dataset"], "path": _resolved_dataset_path(rec["dataset"]["path"], Path(run_dir))}
+        rec["dataset"] = {**rec["dataset"], "path": recorded_dataset_path(rec["dataset"]["path"], Path(run_dir))}
     return {**rec, "run_dir": str(Path(run_dir))}
 
 def record_and_status(run_dir) -> tuple[dict, str | None]:
