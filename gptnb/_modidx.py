@@ -458,6 +458,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                                'gptnb.records.describe_error': ('records.html#describe_error', 'gptnb/records.py'),
                                'gptnb.records.finish_record': ('records.html#finish_record', 'gptnb/records.py'),
                                'gptnb.records.git_commit': ('records.html#git_commit', 'gptnb/records.py'),
+                               'gptnb.records.gptnb_code_sha256': ('records.html#gptnb_code_sha256', 'gptnb/records.py'),
                                'gptnb.records.is_complete': ('records.html#is_complete', 'gptnb/records.py'),
                                'gptnb.records.keep_executed_notebook': ('records.html#keep_executed_notebook', 'gptnb/records.py'),
                                'gptnb.records.library_versions': ('records.html#library_versions', 'gptnb/records.py'),

@@ -182,6 +182,7 @@ def _prune(root: Path, step: int, keep: int) -> None:
             try: _remove(p)
             except OSError as e: warnings.warn(f"could not remove old checkpoint {p}: {e}")
 
+# %% ../nbs/09_checkpoints.ipynb #4f014a61
 def save_checkpoint(run_dir, step: int, model_state: dict, state: dict, is_best: bool = False, keep: int = 2) -> Path:
     "Write `checkpoints/step_{step:06d}/` whole or not at all, move `latest` (and `best`) to it, prune old ones."
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:

@@ -97,6 +97,7 @@ def _grid_options(s) -> None:
     s.add_argument("--data-seeds", default="None", help="comma-separated; None = in order")
     _parameter_option(s, "for every run"); _where_options(s)
 
+# %% ../nbs/17_cli.ipynb #185a752f
 def _executor_options(s) -> None:
     s.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local: processes here; slurm: one job array; debug: in this process, one run at a time")
@@ -109,6 +110,7 @@ def _executor_options(s) -> None:
     s.add_argument("--mem-gb", type=int, default=16, help="memory per node for sbatch --mem (0: the partition's default)")
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any other sbatch option")
 
+# %% ../nbs/17_cli.ipynb #bce10745
 def _sweep_parser(sub) -> None:
     s = sub.add_parser("sweep", help="run interventions × seeds into RUNS_DIR/NAME/ ('sweep status NAME': progress)",
                        allow_abbrev=False)
@@ -122,7 +124,7 @@ def _sweep_parser(sub) -> None:
     s.add_argument("--margin", type=float, default=None,
                    help="with --until-decided: effects within ±MARGIN (loss units) count as equivalent")
 
-# %% ../nbs/17_cli.ipynb #185a752f
+# %% ../nbs/17_cli.ipynb #a5501578
 def _verdict_options(p, baseline_help: str) -> None:
     p.add_argument("--baseline", default="baseline", help=baseline_help)
     p.add_argument("--alpha", type=float, default=0.05, help="each test's error rate (Holm-adjusted over the arms)")
@@ -136,6 +138,7 @@ def _report_parser(sub) -> None:
     _verdict_options(r, "the arm every other arm is compared with")
     r.add_argument("--no-notebook", action="store_true", help="print the table only; write no report files")
 
+# %% ../nbs/17_cli.ipynb #a51b0433
 def _decide_parser(sub) -> None:
     d = sub.add_parser("decide", help="verdicts from a CSV/JSON file of (arm, seed, loss) rows, from anywhere",
                        allow_abbrev=False)
@@ -160,6 +163,7 @@ def _other_parsers(sub) -> None:
     tb.add_argument("runs_dir", help="a folder with run folders (records and metrics) below it")
     tb.add_argument("--out", default=None, help="where the event files go (default: RUNS_DIR/tensorboard)")
 
+# %% ../nbs/17_cli.ipynb #afb1618b
 def cli_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gptnb", description="Train GPT-2-style models and measure seed noise.",
                                 allow_abbrev=False)
@@ -250,6 +254,7 @@ def first_decision_pair(alpha: float) -> int:
     "The first pair at which the sequential test can decide anything: its sequence is unbounded before."
     return next(n for n in range(2, 10_000) if math.isfinite(float(cs_threshold(n, alpha))))
 
+# %% ../nbs/17_cli.ipynb #1a58bc17
 def _decisions_table(results: dict) -> str:
     rows = [f"{'intervention':<28} {'decision':>10} {'pairs':>5} {'mean diff':>10}  confidence sequence"]
     for name, r in results.items():
@@ -291,6 +296,7 @@ def run_spec_here(parameters: dict, name: str, runs_dir) -> RunSpec:
     check_nproc(spec.nproc, spec.device)   # this machine runs it: its device and cores are known now
     return spec
 
+# %% ../nbs/17_cli.ipynb #fe952ec6
 def _run_flags(a) -> dict:
     "The `-p` parameters with `--preset` and `--intervention` added; a flag and a `-p` that disagree are refused."
     parameters = run_parameters(a.parameter)
@@ -302,6 +308,7 @@ def _run_flags(a) -> dict:
         parameters[key] = flag
     return parameters
 
+# %% ../nbs/17_cli.ipynb #71572a8e
 def _run_main(a) -> int:
     spec = run_spec_here(_run_flags(a), a.name, a.runs_dir)
     train_notebook(a.notebook); check_notebook_runner()   # what executes it is here, or the error says what to install
@@ -314,6 +321,7 @@ def _run_main(a) -> int:
     print(f"{a.name}: {rec['status']}, test loss {rec['test_loss']}, record {spec.folder() / 'record.json'}")
     return EXIT_COMPLETE if rec["status"] == "complete" else EXIT_FAILED
 
+# %% ../nbs/17_cli.ipynb #5b0ff544
 def _sweep_main(a) -> int:
     if a.workers < 1: raise ValueError(f"workers={a.workers}: must be a positive integer")
     sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
@@ -329,6 +337,7 @@ def _plan_text(a, sweep: Sweep, res: Resources) -> str:
     if a.executor == "slurm": return slurm_plan(sweep, res)
     return "\n".join(plan_commands(sweep, a.launcher, a.notebook)) or f"nothing to run: every run of sweep {sweep.name} is complete or running"
 
+# %% ../nbs/17_cli.ipynb #4d96ea5d
 def _sweep_or_plan(a, sweep: Sweep, res: Resources) -> int:
     if a.dry_run: print(_plan_text(a, sweep, res)); return EXIT_COMPLETE
     if a.until_decided: return _until_decided_main(a, sweep, res)
@@ -338,6 +347,7 @@ def _sweep_or_plan(a, sweep: Sweep, res: Resources) -> int:
         print(f"{r['outcome']:>11}  {r['run_name']}  {loss}  {r.get('job_id') or ''}  {r['error'] or ''}")
     return EXIT_COMPLETE if all(r["outcome"] in ("complete", "skipped", "submitted") for r in results) else EXIT_FAILED
 
+# %% ../nbs/17_cli.ipynb #d6f95247
 def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
     if a.executor == "slurm":
         raise ValueError("--until-decided waits for each pair before choosing the next, so it needs --executor local "
@@ -349,6 +359,7 @@ def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
     if hint: print(hint)
     return EXIT_COMPLETE
 
+# %% ../nbs/17_cli.ipynb #36a46300
 def pairs_to_decide(diffs, alpha: float) -> int | None:
     "Seed pairs about enough (80% power at the observed mean and SD) for the sequential test to decide; None if unknown."
     d = [float(x) for x in diffs]
@@ -374,6 +385,7 @@ def continue_hint(sweep: Sweep, results: dict, a) -> str:
                  f"--alpha {a.alpha:g} --workers {a.workers}" + (f" --margin {a.margin:g}" if a.margin is not None else ""))
     return "\n".join(lines)
 
+# %% ../nbs/17_cli.ipynb #e3e00d7a
 def _extend(seeds: list, total: int) -> str:
     "A seed list of several integers extended with the next integers to `total` pairs; one seed serves all pairs."
     if len(seeds) > 1 and len(seeds) < total and all(isinstance(x, int) for x in seeds):
@@ -390,6 +402,7 @@ def _report_main(a) -> int:
     print(table_json(table, notes) if a.json else format_table(table, notes, a.baseline))
     return EXIT_COMPLETE
 
+# %% ../nbs/17_cli.ipynb #629f8c8f
 def _status_main(a) -> int:
     rows = sweep_status(a.runs_dir, a.name)
     for r in rows:
@@ -399,6 +412,7 @@ def _status_main(a) -> int:
     print(f"{done} of {len(rows)} runs complete")
     return EXIT_COMPLETE if done == len(rows) else EXIT_FAILED
 
+# %% ../nbs/17_cli.ipynb #2712827a
 def _find_microbatch_main(a) -> int:
     spec = RunSpec(**run_parameters(a.parameter)).validate()
     size, trials = find_microbatch(spec, a.limit)
@@ -435,6 +449,7 @@ def read_loss_rows(path) -> list:
         out.append((str(r["arm"]), str(r["seed"]), loss))
     return out
 
+# %% ../nbs/17_cli.ipynb #a1f0cfdd
 def losses_by_arm(rows) -> dict:
     "`{arm: {seed: loss}}`; a seed twice within an arm is an error."
     arms = {}

@@ -113,7 +113,7 @@ def _jsonl_documents(path: Path) -> Iterator[str]:
             if text.strip(): count += 1; yield text.strip()
     if not count: raise ValueError(f"{path} is empty: no line holds a non-empty 'text'")
 
-
+# %% ../nbs/03_datasets.ipynb #0b8d7968
 def _parquet_documents(path: Path) -> Iterator[str]:
     import pyarrow.parquet as pq
     pf = pq.ParquetFile(path)
@@ -133,7 +133,7 @@ _CHOICES = (f"valid sources are {', '.join(map(repr, SOURCES))} or a path, a dir
 
 def _is_embedded(source) -> bool: return isinstance(source, str) and source == "embedded"
 
-
+# %% ../nbs/03_datasets.ipynb #5649d7fd
 def corpus_files(source) -> list[Path]:
     "The files a local source stands for, checked to exist and to have a supported suffix."
     if isinstance(source, (str, os.PathLike)): items = [source]
@@ -157,7 +157,7 @@ def corpus_files(source) -> list[Path]:
         else: files.append(path)
     return files
 
-
+# %% ../nbs/03_datasets.ipynb #fad37d7d
 def iter_documents(source="embedded") -> Iterator[str]:
     "Clean document strings from `source`: `'embedded'`, or local .txt / .jsonl / .parquet files."
     if _is_embedded(source): return _embedded_documents()
@@ -186,7 +186,7 @@ def _token_header(n_tokens: int, dtype) -> bytes:
 
 def _temp_path(path: Path) -> Path: return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
-
+# %% ../nbs/03_datasets.ipynb #b163e330
 def _write_token_file(path, n_tokens: int, dtype, chunks: Iterable) -> str:
     "Stream `chunks` into a token file at `path` atomically (temp file, then rename); return its sha256."
     path, dtype = Path(path), np.dtype(dtype)
@@ -203,7 +203,7 @@ def _write_token_file(path, n_tokens: int, dtype, chunks: Iterable) -> str:
         tmp.unlink(missing_ok=True); raise
     return h.hexdigest()
 
-
+# %% ../nbs/03_datasets.ipynb #b855f5d9
 def save_tokens(path, tokens, dtype=None) -> str:
     "Write a 1-D integer array (numpy, torch or list) as a `tokens` safetensors file; return its sha256."
     arr = tokens.numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)
@@ -213,7 +213,7 @@ def save_tokens(path, tokens, dtype=None) -> str:
     step = 1 << 24
     return _write_token_file(path, arr.size, dtype, (arr[i:i + step] for i in range(0, arr.size, step)))
 
-
+# %% ../nbs/03_datasets.ipynb #7aef1519
 def token_layout(path) -> tuple[np.dtype, int, int]:
     "(dtype, number of tokens, byte offset of the data) of a token file, from its safetensors header."
     path = Path(path)
@@ -244,7 +244,7 @@ def token_layout(path) -> tuple[np.dtype, int, int]:
                          f"after the header, the file has {size - 8 - n}")
     return dtype, shape[0], 8 + n + start
 
-
+# %% ../nbs/03_datasets.ipynb #4626631e
 def load_tokens(path) -> np.ndarray:
     "The `tokens` tensor of a safetensors file as a read-only memmap: nothing is read until it is sliced."
     dtype, n, offset = token_layout(path)
@@ -271,7 +271,7 @@ def portable_dataset_path(path, folder) -> str:
     if path.resolve().is_relative_to(cache): return CACHE_PREFIX + path.resolve().relative_to(cache).as_posix()
     return os.path.relpath(path.resolve(), Path(folder).resolve())
 
-
+# %% ../nbs/03_datasets.ipynb #c11a3126
 def recorded_dataset_path(path: str, folder) -> str:
     "A stored dataset path made usable where the record in `folder` is read (an old, absolute one as it is)."
     if path.startswith(CACHE_PREFIX): return str(default_data_dir() / path[len(CACHE_PREFIX):])
@@ -285,7 +285,7 @@ def sha256_file(path) -> str:
         while chunk := f.read(1 << 22): h.update(chunk)
     return h.hexdigest()
 
-
+# %% ../nbs/03_datasets.ipynb #1771909d
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = _temp_path(path)
     try: tmp.write_text(text); os.replace(tmp, path)
@@ -298,7 +298,7 @@ def file_state(path) -> dict:
     return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
             "device": st.st_dev}
 
-
+# %% ../nbs/03_datasets.ipynb #95856c24
 def _sha256_cache(cache_dir) -> dict:
     try: entries = json.loads((Path(cache_dir) / SHA256_CACHE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError): return {}   # none yet, or unreadable: hash again
@@ -311,7 +311,7 @@ def remember_sha256(path, sha256: str, state: dict, cache_dir) -> None:
     try: _atomic_write_text(Path(cache_dir) / SHA256_CACHE, json.dumps(entries, indent=1, sort_keys=True) + "\n")
     except OSError: pass   # a read-only folder: nothing is cached, and the next call hashes the file again
 
-
+# %% ../nbs/03_datasets.ipynb #5be0a489
 def verified_sha256(path, cache_dir) -> str:
     "The sha256 of a file, read from disk only when the file changed since it was last hashed (cache in `cache_dir`)."
     path = Path(path).resolve()
@@ -342,7 +342,7 @@ def _source_identity(source) -> tuple[str, dict]:
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
     return f"{paths[0].stem}-{digest}", ident
 
-
+# %% ../nbs/03_datasets.ipynb #f36a72d1
 def validation_documents(n_documents: int, val_fraction: float, split_seed: int) -> np.ndarray:
     "Sorted indices of the documents that go to validation: round(val_fraction·n), at least 1, at most n-1."
     if n_documents < 2:
@@ -357,7 +357,7 @@ def _check_fraction(val_fraction) -> float:
         raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
     return float(val_fraction)
 
-
+# %% ../nbs/03_datasets.ipynb #a009a85e
 def _batched(items: Iterable, n: int) -> Iterator[list]:
     batch = []
     for item in items:
@@ -369,7 +369,7 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
 def _n_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-
+# %% ../nbs/03_datasets.ipynb #cc4d37e3
 def _tokenize_to_file(docs: Iterable[str], enc: tiktoken.Encoding, dtype: np.dtype, path: Path) -> np.ndarray:
     "Pass 1: each document's ids and an <|endoftext|> appended to `path`; return the per-document lengths."
     lengths, threads, live = [], _n_threads(), sys.stderr.isatty()   # a live bar only where a terminal redraws it
@@ -383,7 +383,7 @@ def _tokenize_to_file(docs: Iterable[str], enc: tiktoken.Encoding, dtype: np.dty
     if not live: print(f"tokenized ({enc.name}): {len(lengths):,} documents")   # notebooks and logs: one final line
     return np.asarray(lengths, dtype=np.int64)
 
-
+# %% ../nbs/03_datasets.ipynb #b040f07d
 def _document_runs(tokens: np.ndarray, starts: np.ndarray, docs: np.ndarray, chunk: int = 1 << 24) -> Iterator[np.ndarray]:
     "Pass 2: the tokens of documents `docs` (sorted indices), copied run by run of consecutive documents."
     if not docs.size: return
@@ -404,7 +404,7 @@ def load_manifest(dataset_dir) -> dict:
         raise ValueError(f"{path} has format_version {manifest.get('format_version')!r}; this gptnb reads {FORMAT_VERSION}")
     return manifest
 
-
+# %% ../nbs/03_datasets.ipynb #1871786e
 def _is_complete(out_dir: Path, wanted: dict) -> bool:
     try: manifest = load_manifest(out_dir)
     except (FileNotFoundError, ValueError): return False
@@ -414,7 +414,7 @@ def _is_complete(out_dir: Path, wanted: dict) -> bool:
         if not path.is_file() or verified_sha256(path, out_dir) != manifest["splits"][split]["sha256"]: return False
     return True
 
-
+# %% ../nbs/03_datasets.ipynb #c9b491fa
 def prepare_token_dataset(source="embedded", out_dir=None, vocab_size: int | None = None, val_fraction: float = 0.1,
                           split_seed: int = 0, force: bool = False) -> Path:
     "Tokenize `source` into `train.safetensors`, `validation.safetensors` and `manifest.json`; return the folder."
@@ -450,7 +450,7 @@ def prepare_token_dataset(source="embedded", out_dir=None, vocab_size: int | Non
     _atomic_write_text(out_dir / MANIFEST, json.dumps({**wanted, "splits": splits}, indent=2, sort_keys=True) + "\n")
     return out_dir
 
-
+# %% ../nbs/03_datasets.ipynb #164a683e
 def check_tokenizer(dataset_dir, enc: tiktoken.Encoding) -> dict:
     "Raise unless `enc` is the tokenizer the dataset was prepared with; return the dataset's manifest."
     manifest, mine = load_manifest(dataset_dir), tokenizer_identity(enc)
@@ -476,7 +476,7 @@ def read_tokens_into(f, out: np.ndarray, path, first_token: int) -> None:
         if not n: raise EOFError(f"{path} ended early at token {first_token + got // out.itemsize}")
         got += n
 
-
+# %% ../nbs/03_datasets.ipynb #5fb27452
 def _token_chunks(path, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
     "(position of the first token, tokens) for consecutive `chunk`-token pieces of a token file, in one reused buffer."
     dtype, n, offset = token_layout(path)
@@ -488,7 +488,7 @@ def _token_chunks(path, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
             read_tokens_into(f, part, path, lo)
             yield lo, part
 
-
+# %% ../nbs/03_datasets.ipynb #f558bf91
 def check_token_ids(path, vocab_size: int, chunk: int = 1 << 24) -> dict:
     "Raise unless every id in the token file `path` is in `0..vocab_size-1`; return its size, dtype and id range."
     vocab_size, chunk = check_positive_int(vocab_size, "vocab_size"), check_positive_int(chunk, "chunk")
@@ -560,7 +560,7 @@ def hf_dataset_folder(dataset_id: str) -> Path:
 def _missing_splits(folder: Path, splits) -> list[str]:
     return [f"{s}.safetensors" for s in splits if not (folder / f"{s}.safetensors").is_file()]
 
-
+# %% ../nbs/03_datasets.ipynb #0897b6f0
 def _download_dataset(repo_id: str, folder: Path, splits, download=None) -> None:
     files = [f"{s}.safetensors" for s in splits]
     by_hand = (f"without a network, put {' and '.join(files)} (each one 1-D tensor 'tokens', as the post "
@@ -576,7 +576,7 @@ def _download_dataset(repo_id: str, folder: Path, splits, download=None) -> None
     if missing := _missing_splits(folder, splits):
         raise FileNotFoundError(f"the Hugging Face dataset {repo_id!r} has no {missing}: a dataset {_DATASET_LAYOUT}")
 
-
+# %% ../nbs/03_datasets.ipynb #b11981fa
 def resolve_dataset_dir(dataset_dir, splits=SPLITS, download=None) -> Path:
     """A dataset folder as given, or a Hub dataset id downloaded once (only `splits`) and reused offline after.
     `download` stands in for `huggingface_hub.snapshot_download` (same arguments), e.g. a mirror or a test double."""

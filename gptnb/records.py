@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 from contextlib import contextmanager
 import json
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import importlib.metadata
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -40,12 +42,12 @@ from .seeding import deterministic_flags
 __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE_FILE', 'RESERVE_BYTES', 'TEST_LOSSES_FILE',
            'EXECUTED_COPY', 'replacing', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc',
            'pid_alive', 'remove_stale_temp_files', 'RunFolderBusy', 'lock_holder', 'RunLock', 'lock_run_folder',
-           'RunFolderLost', 'check_still_held', 'library_versions', 'current_job_id', 'git_commit', 'RunRecord',
-           'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder', 'claim_run_folder', 'describe_error',
-           'NoSpaceToStart', 'start_record', 'finish_record', 'record_failed_start', 'stored_record', 'read_record',
-           'record_and_status', 'record_status', 'is_complete', 'update_record', 'read_records', 'write_test_losses',
-           'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog', 'check_metric_steps',
-           'read_metrics', 'loss_references', 'plot_metrics', 'keep_executed_notebook']
+           'RunFolderLost', 'check_still_held', 'gptnb_code_sha256', 'library_versions', 'current_job_id', 'git_commit',
+           'RunRecord', 'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder', 'claim_run_folder',
+           'describe_error', 'NoSpaceToStart', 'start_record', 'finish_record', 'record_failed_start', 'stored_record',
+           'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record', 'read_records',
+           'write_test_losses', 'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog',
+           'check_metric_steps', 'read_metrics', 'loss_references', 'plot_metrics', 'keep_executed_notebook']
 
 # %% ../nbs/08_records.ipynb #908ccf05
 @contextmanager
@@ -201,8 +203,17 @@ def check_still_held(run_dir) -> None:
 RECORD_SCHEMA = 2
 RECORD_STATUSES = ("running", "complete", "failed", "diverged", "interrupted")
 
+@functools.lru_cache(maxsize=1)
+def gptnb_code_sha256() -> str:
+    "The sha256 of the gptnb code that runs (its modules and shipped notebooks): the code version, in a wheel too."
+    package, h = Path(importlib.util.find_spec("gptnb").origin).resolve().parent, hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *package.glob("notebooks/*.ipynb")]):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
 def library_versions() -> dict:
-    v = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda}
+    v = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
+         "gptnb_code": gptnb_code_sha256()}
     for pkg in ("gptnb", "numpy", "tiktoken", "safetensors"):
         try: v[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError: v[pkg] = None
@@ -301,6 +312,7 @@ def move_aside(folder) -> Path:
     os.replace(folder, target)
     return target
 
+# %% ../nbs/08_records.ipynb #bc3b8cb2
 def _refuse_if_taken(folder: Path, spec: RunSpec) -> None:
     if not (folder / "record.json").is_file(): return
     old = read_record(folder)
@@ -316,6 +328,7 @@ def _refuse_if_taken(folder: Path, spec: RunSpec) -> None:
                              f" there; this run has {', '.join(f'{k}={getattr(spec, k)!r}' for k in differ)}): {hint}")
     _refuse_changed_source(folder, old, spec, hint)
 
+# %% ../nbs/08_records.ipynb #93faea72
 def _refuse_changed_source(folder: Path, old: dict, spec: RunSpec, hint: str) -> None:
     "User code is a parameter too: a trained folder whose interventions' sources changed since is not resumed."
     if not (folder / "metrics.jsonl").exists(): return
@@ -327,6 +340,7 @@ def _refuse_changed_source(folder: Path, old: dict, spec: RunSpec, hint: str) ->
                              f"{changed} (sha256 {[str(theirs.get(k))[:12] for k in changed]} there, "
                              f"{[str(mine.get(k))[:12] for k in changed]} now): {hint}")
 
+# %% ../nbs/08_records.ipynb #1564b940
 def check_run_name(name, field: str = "run_name") -> str:
     "A run folder's name is one folder name: not empty, not `.` or `..`, no path separator."
     if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
@@ -340,6 +354,7 @@ def run_folder(spec: RunSpec) -> Path:
     else: check_run_name(Path(spec.run_dir).name, "run_dir")
     return spec.folder()
 
+# %% ../nbs/08_records.ipynb #6e042f4d
 def claim_run_folder(spec: RunSpec):
     "Lock the run's folder and check that `spec` may run there (after moving an old folder aside if `restart`)."
     folder = run_folder(spec)
@@ -366,6 +381,7 @@ def describe_error(error: BaseException, folder) -> str:
 class NoSpaceToStart(RuntimeError):
     "The disk cannot hold the reserve for a run's final record: the run does not start."
 
+# %% ../nbs/08_records.ipynb #8b964240
 def start_record(folder, record: RunRecord) -> None:
     "The `running` record (written first: it is small), then the reserve; a disk too full for it is a clear error."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -378,6 +394,7 @@ def start_record(folder, record: RunRecord) -> None:
                              f"record failed ({e}); the disk holding it has {free:,} bytes free — free some space "
                              f"and run again") from None
 
+# %% ../nbs/08_records.ipynb #866fcd4a
 def finish_record(folder, record: RunRecord) -> Path:
     "Write the final record, into the reserved space if the disk is full; returns where it went."
     folder, record.ended_at = Path(folder), now_utc()
@@ -419,6 +436,7 @@ def _load_json(path: Path) -> dict:
         raise ValueError(f"{path}: status {got!r} is not one of {RECORD_STATUSES}")
     return d
 
+# %% ../nbs/08_records.ipynb #3a61393f
 def read_record(run_dir) -> dict:
     "A run's record as a flat dict (any schema version), `run_dir` set to where it was read; `interrupted` if dead."
     path = Path(run_dir) / "record.json"
@@ -429,6 +447,7 @@ def read_record(run_dir) -> dict:
         rec["dataset"] = {**rec["dataset"], "path": recorded_dataset_path(rec["dataset"]["path"], Path(run_dir))}
     return {**rec, "run_dir": str(Path(run_dir))}
 
+# %% ../nbs/08_records.ipynb #b7ad6d59
 def record_and_status(run_dir) -> tuple[dict, str | None]:
     "The record (`{}` when there is none or it is unreadable) and its status, `unreadable`, or None."
     try: rec = read_record(run_dir)
@@ -442,6 +461,7 @@ def record_status(run_dir) -> str | None:
 
 def is_complete(run_dir) -> bool: return record_status(run_dir) == "complete"
 
+# %% ../nbs/08_records.ipynb #a234f305
 def update_record(run_dir, **changes) -> dict:
     "Set fields of a record atomically (e.g. the smoke-test text the notebook adds after training)."
     path = Path(run_dir) / "record.json"
@@ -518,6 +538,7 @@ def read_metric_rows(path) -> list[dict]:
             warnings.warn(f"{path}: dropped a torn last line (a run killed while writing it): {line[:80]!r}")
     return rows
 
+# %% ../nbs/08_records.ipynb #6f41fd88
 class MetricsLog:
     "The metrics.jsonl of a training run: kept up to `resume_step`, then appended one row at a time."
     def __init__(self, run_dir, resume_step: int = 0):
@@ -536,6 +557,7 @@ class MetricsLog:
 
     def close(self) -> None: self._file.close()
 
+# %% ../nbs/08_records.ipynb #425a5d5a
 def _step_ranges(steps: list[int]) -> str:
     runs, start = [], steps[0]
     for a, b in zip(steps, steps[1:] + [None]):

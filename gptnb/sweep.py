@@ -24,9 +24,9 @@ from tqdm import tqdm   # the sweep's bar is a terminal's
 from .config import RunSpec, resolve_precision
 from .datasets import is_hf_dataset_id, looks_like_hf_id
 from .interventions import intervention_sources, parse_interventions
-from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, is_complete,
-                           keep_executed_notebook, library_versions, lock_holder, read_record, record_and_status,
-                           record_status, write_json_atomic)
+from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, gptnb_code_sha256,
+                           is_complete, keep_executed_notebook, library_versions, lock_holder, read_record,
+                           record_and_status, record_status, write_json_atomic)
 from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
 
 # %% auto #0
@@ -163,20 +163,22 @@ def _sources(entries) -> dict: return {s.get("name"): s.get("sha256") for s in e
 def _gptnb_version(rec: dict): return (rec.get("versions") or {}).get("gptnb")
 
 def requested_identity(spec: RunSpec, gptnb_version: str | None) -> dict:
-    "What a run of `spec` is: its identity fields, its user interventions' sources, gptnb's version."
+    "What a run of `spec` is: its identity fields, its user interventions' sources, gptnb's version and code."
     sources = intervention_sources(parse_interventions(spec.intervention))
-    return _plain({**spec.identity(), "intervention_sources": _sources(sources), "gptnb_version": gptnb_version})
+    return _plain({**spec.identity(), "intervention_sources": _sources(sources), "gptnb_version": gptnb_version,
+                   "gptnb_code": gptnb_code_sha256()})
 
 def recorded_identity(rec: dict) -> dict:
     "What a record says its run was, in the terms of `requested_identity`."
     spec = RunRecord.from_dict(rec).spec
     return _plain({**spec.identity(), "intervention_sources": _sources(rec.get("intervention_sources")),
-                   "gptnb_version": _gptnb_version(rec)})
+                   "gptnb_version": _gptnb_version(rec), "gptnb_code": (rec.get("versions") or {}).get("gptnb_code")})
 
 def identity_differences(spec: RunSpec, rec: dict, gptnb_version: str | None) -> dict:
     "{field: (recorded, requested)} where the run in `rec` is not the one `spec` asks for."
     mine, theirs = requested_identity(spec, gptnb_version), recorded_identity(rec)
-    if rec.get("status") != "complete": mine.pop("gptnb_version")   # a partial run resumes under checkpoint checks
+    if rec.get("status") != "complete":   # a partial run resumes under its checkpoint's own checks
+        mine.pop("gptnb_version"); mine.pop("gptnb_code")
     return {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
 
 # %% ../nbs/11_sweep.ipynb #f790f657
@@ -376,6 +378,7 @@ def _run_local(ex, jobs: list, parallelism: int, desc: str) -> list[dict]:
             time.sleep(0.1)
     return ended
 
+# %% ../nbs/11_sweep.ipynb #c6a58d89
 def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "local",
               resources: Resources | None = None) -> list[dict]:
     "Run (local, debug) or submit (slurm) every run of `sweep` that is not complete or running elsewhere."
@@ -412,6 +415,7 @@ def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "lo
 
 def _held_elsewhere(run_dir) -> bool: return lock_holder(run_dir) is not None
 
+# %% ../nbs/11_sweep.ipynb #809bf0cd
 def wait_for_busy(sweep: Sweep, results: list, poll_s: float = 5.0) -> list[dict]:
     "Wait for the runs another process was running (its lock), then their outcome: `skipped` (complete there) or their state."
     dirs = {r.run_name: r.run_dir for r in sweep.runs()}
@@ -425,6 +429,7 @@ def wait_for_busy(sweep: Sweep, results: list, poll_s: float = 5.0) -> list[dict
                  error=None if status == "complete" else rec.get("error") or r["error"])
     return results
 
+# %% ../nbs/11_sweep.ipynb #528e319d
 def mixed_code_warning(records: list, name: str) -> str | None:
     "A warning when complete records come from more than one code version (`git_commit`, gptnb's version)."
     versions = {}
@@ -439,6 +444,7 @@ def code_versions_warning(sweep: Sweep) -> str | None:
     "`mixed_code_warning` for the runs of `sweep`."
     return mixed_code_warning([record_and_status(spec.run_dir)[0] for spec in sweep.runs()], sweep.name)
 
+# %% ../nbs/11_sweep.ipynb #373de30f
 def _execute(ex, executor: str, jobs: list, resources: Resources, name: str) -> list[dict]:
     if executor == "slurm":   # one array; the cluster runs it, `gptnb sweep status` follows it
         with ex.batch(): submitted = [(spec, ex.submit(job)) for spec, job in jobs]

@@ -115,6 +115,7 @@ def once_per_node(make, env: DistEnv) -> Path:
     if env.local_rank != 0: path = make()
     return Path(path)
 
+# %% ../nbs/10_train.ipynb #c2982811
 def test_protocol(tcfg: TrainConfig) -> EvalProtocol:
     "How the run's test loss is measured: the post's protocol, or gptnb's first `test_sequences` windows (07_evaluate)."
     if tcfg.test_protocol == "post": return PROTOCOLS["post"]
@@ -130,6 +131,7 @@ def dataset_folder(spec: RunSpec, env: DistEnv) -> Path:
                          f"token files (hf:gpjt/fineweb-gpt2-tokens), or gptnb.datasets.prepare_token_dataset of local parquet")
     return once_per_node(lambda: prepare_token_dataset(preset.dataset, vocab_size=preset.vocab_size), env)
 
+# %% ../nbs/10_train.ipynb #8b71a73a
 def load_run_data(spec: RunSpec, env: DistEnv, mcfg: GPTConfig, tcfg: TrainConfig) -> RunData:
     path = dataset_folder(spec, env)
     check_dataset(path, mcfg.vocab_size)
@@ -294,6 +296,7 @@ def microbatch_loss(t: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     if mine is not None: return call_hook(mine, "loss", logits.float(), y)
     return F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
 
+# %% ../nbs/10_train.ipynb #1d14007f
 def accumulate_gradients(t: Trainer, step: int) -> tuple[torch.Tensor, float | None]:
     "Forward and backward over this rank's microbatches of `step`: the loss averaged over ranks, and (post) this rank's."
     step_loss = torch.zeros((), device=t.device)
@@ -579,6 +582,7 @@ def _train_into(record: RunRecord, spec: RunSpec, env: DistEnv) -> None:
         record.charts = [p.name for p in plot_metrics(spec.folder(), record.to_dict())]
         print_summary(record)
 
+# %% ../nbs/10_train.ipynb #8f3b6c11
 def earlier_resumes(folder: Path) -> list:
     "The steps a run in `folder` was resumed at before (its record's history), to extend, never to replace."
     rec, status = record_and_status(folder)
@@ -630,6 +634,7 @@ def papermill_output_arg(argv: list[str], cwd) -> Path | None:
         if a and not a.startswith("-"): positional.append(a)
     return Path(cwd) / positional[1] if len(positional) > 1 and positional[1] != "-" else None
 
+# %% ../nbs/10_train.ipynb #73ba776c
 def papermill_output(namespace: dict, parent: int | None = None) -> Path | None:
     "Where papermill writes this notebook: the injected path, else papermill's own argument (Linux); None if unknown."
     if namespace.get("PAPERMILL_OUTPUT_PATH"): return Path(namespace["PAPERMILL_OUTPUT_PATH"])
@@ -651,6 +656,7 @@ def refuse_complete_folder(folder: Path, output: Path | None = None) -> None:
                          f" a finished run is never overwritten: {wrote}{keep}. Choose another output folder, or "
                          f"use `gptnb run`, which checks the folder before papermill writes anything")
 
+# %% ../nbs/10_train.ipynb #e061c51d
 def notebook_spec(namespace: dict) -> RunSpec:
     "The validated run of a parameterised notebook's globals; refuses a complete run's folder first; records nothing."
     output = papermill_output(namespace)
@@ -702,6 +708,7 @@ def value_text(value) -> str:
     "A run value as command-line text that `parse_field` reads back."
     return json.dumps(value) if isinstance(value, dict) else str(value)
 
+# %% ../nbs/10_train.ipynb #1eae0035
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     "One flag per RunSpec field (`init_seed` → `--init-seed`), its help from the field."
     for f in fields(RunSpec):
@@ -715,6 +722,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     values = {f.name: getattr(args, f.name) for f in fields(RunSpec) if hasattr(args, f.name)}
     return RunSpec(**{k: parse_field(k, v) if isinstance(v, str) else v for k, v in values.items()})
 
+# %% ../nbs/10_train.ipynb #46cc4c80
 def spec_to_cli(spec: RunSpec) -> list[str]:
     "The flags that reproduce `spec` (only fields that differ from their defaults)."
     out = []

@@ -223,6 +223,17 @@ def test_a_sweep_refuses_a_complete_run_of_another_gptnb_version_or_intervention
     with pytest.raises(RunMismatch, match="intervention_sources"): plan_commands(user)
 
 
+def test_a_sweep_refuses_a_complete_run_trained_by_other_code(tmp_path):
+    "Issue 19: the code version is part of a run's identity: gptnb's code hash, not the checkout's commit."
+    from gptnb.records import library_versions
+    from gptnb.sweep import RunMismatch, plan_commands
+    sweep = Sweep("mine", ["baseline"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    fake_complete(sweep.runs()[0], versions={**library_versions(), "gptnb_code": "f" * 64})
+    with pytest.raises(RunMismatch, match=r"gptnb_code='f{64}' there"): plan_commands(sweep)
+    fake_complete(sweep.runs()[0], versions=library_versions(), git_commit="0" * 40)
+    assert plan_commands(sweep) == []   # the same code at another commit: reused (with a warning)
+
+
 def test_the_papermill_dry_run_names_the_notebook_that_would_run(tmp_path, monkeypatch, capsys):
     import gptnb.cli as cli
     monkeypatch.chdir(tmp_path)   # outside the checkout: the packaged notebook
@@ -285,8 +296,10 @@ def test_a_relative_dataset_dir_that_exists_here_is_made_absolute(tmp_path, monk
     sweep = Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "data/tok"})
     assert sweep.extra["dataset_dir"] == str(tmp_path / "data" / "tok")
     assert all(r.dataset_dir == str(tmp_path / "data" / "tok") for r in sweep.runs())
-    hub = Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "roneneldan/TinyStories"})
-    assert hub.extra["dataset_dir"] == "roneneldan/TinyStories"   # not here: a Hugging Face id stays one
+    hub = Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "hf:roneneldan/TinyStories"})
+    assert hub.extra["dataset_dir"] == "hf:roneneldan/TinyStories"   # marked: a Hugging Face id stays one
+    with pytest.raises(FileNotFoundError, match="write hf:roneneldan/TinyStories"):   # unmarked: never a download
+        Sweep("s", ["baseline"], [1], root="runs", extra={"dataset_dir": "roneneldan/TinyStories"})
 
 
 def test_status_shows_code_versions_and_the_sweep_warns_when_they_differ(tmp_path):
