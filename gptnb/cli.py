@@ -24,7 +24,7 @@ from .export import write_tensorboard
 from .records import (RunFolderBusy, RunFolderTaken, check_run_name, read_records, record_and_status, record_status,
                            write_json_atomic)
 from .power import compare_arms, cs_threshold, format_p, one_sample_test, seeds_needed, sequential_test
-from .report import format_table, render_report, report_table, sequential_log, table_json
+from .report import format_table, json_value, render_report, report_table, sequential_log, table_json
 from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
                          find_microbatch, mixed_code_warning, plan_commands, run_notebook, run_sweep, slurm_plan,
                          sweep_status, train_notebook)
@@ -231,12 +231,10 @@ def paired_differences(sweep: Sweep, intervention: str, pairs: list) -> list:
     return diffs
 
 # %% ../nbs/17_cli.ipynb #cd444ab8
-def _finite(x): return x if isinstance(x, (int, float)) and math.isfinite(x) else None
-
 def decision_entry(pair: int, seeds: tuple, r) -> dict:
     "One arm's decision after a pair, as strict JSON: an unbounded end of the confidence sequence is null."
-    return {"pair": pair, "seeds": list(seeds), "decision": r.decision, "n": r.n, "mean": _finite(r.mean),
-            "cs": [_finite(r.cs[0]), _finite(r.cs[1])], "method": r.method, "note": r.note}
+    return {"pair": pair, "seeds": list(seeds), "decision": r.decision, "n": r.n, "mean": json_value(r.mean),
+            "cs": [json_value(r.cs[0]), json_value(r.cs[1])], "method": r.method, "note": r.note}
 
 def write_sequential(folder: Path, alpha: float, margin, histories: dict) -> Path:
     """Merge this sweep's per-arm histories into `sequential.json`: arms decided by earlier invocations on the same
@@ -466,7 +464,7 @@ def target_table(arms: dict, target: float, alpha: float) -> list:
     rows = []
     for arm, losses in arms.items():
         r = one_sample_test(list(losses.values()), target, alpha=alpha, alternative="less")
-        rows.append({"arm": arm, **{k: (_finite(v) if isinstance(v, float) else v) for k, v in r.items()}})
+        rows.append({"arm": arm, **{k: json_value(v) for k, v in r.items()}})
     return rows
 
 def _format_target(rows: list, target: float) -> str:

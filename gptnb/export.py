@@ -9,7 +9,7 @@ import math
 import shutil
 from pathlib import Path
 
-from .records import read_metrics, read_records
+from .records import is_one_folder_name, read_metrics, read_records
 
 # %% auto #0
 __all__ = ['TENSORBOARD_HINT', 'HPARAMS', 'FINAL_METRICS', 'CURVES', 'summary_writer', 'run_hparams', 'final_metrics',
@@ -83,7 +83,7 @@ def check_out_dir(runs_dir: Path, out_dir: Path) -> None:
 def _export_name(rec: dict, taken: set) -> str:
     "The run's name, made unique among the names already `taken` in this export; one folder name, or a ValueError."
     name, n = rec.get("run_name") or Path(rec["run_dir"]).name, 2
-    if not isinstance(name, str) or name in (".", "..") or any(c in name for c in "/\\\0"):
+    if not is_one_folder_name(name):
         raise ValueError(f"the record in {rec['run_dir']} has run_name={name!r}, which is not one folder name "
                          f"(no '/', not '.' or '..'): nothing was exported; correct its record.json")
     while f"{name}-{n}" in taken: n += 1

@@ -43,11 +43,12 @@ __all__ = ['LOCK_FILE', 'LOCK_ENV', 'RECORD_SCHEMA', 'RECORD_STATUSES', 'RESERVE
            'EXECUTED_COPY', 'replacing', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'now_utc',
            'pid_alive', 'remove_stale_temp_files', 'RunFolderBusy', 'lock_holder', 'RunLock', 'lock_run_folder',
            'RunFolderLost', 'check_still_held', 'gptnb_code_sha256', 'library_versions', 'current_job_id', 'git_commit',
-           'RunRecord', 'RunFolderTaken', 'move_aside', 'check_run_name', 'run_folder', 'claim_run_folder',
-           'describe_error', 'NoSpaceToStart', 'start_record', 'finish_record', 'record_failed_start', 'stored_record',
-           'read_record', 'record_and_status', 'record_status', 'is_complete', 'update_record', 'read_records',
-           'write_test_losses', 'read_test_losses', 'add_test_losses', 'read_metric_rows', 'MetricsLog',
-           'check_metric_steps', 'read_metrics', 'loss_references', 'plot_metrics', 'keep_executed_notebook']
+           'RunRecord', 'RunFolderTaken', 'move_aside', 'is_one_folder_name', 'check_run_name', 'run_folder',
+           'claim_run_folder', 'describe_error', 'NoSpaceToStart', 'start_record', 'finish_record',
+           'record_failed_start', 'stored_record', 'read_record', 'record_and_status', 'record_status', 'is_complete',
+           'update_record', 'read_records', 'write_test_losses', 'read_test_losses', 'add_test_losses',
+           'read_metric_rows', 'MetricsLog', 'check_metric_steps', 'read_metrics', 'loss_references', 'plot_metrics',
+           'keep_executed_notebook']
 
 # %% ../nbs/08_records.ipynb #908ccf05
 @contextmanager
@@ -341,9 +342,13 @@ def _refuse_changed_source(folder: Path, old: dict, spec: RunSpec, hint: str) ->
                              f"{[str(mine.get(k))[:12] for k in changed]} now): {hint}")
 
 # %% ../nbs/08_records.ipynb #1564b940
+def is_one_folder_name(name) -> bool:
+    "Not empty, not `.` or `..`, no path separator: a name that cannot lead out of the folder it is made in."
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
 def check_run_name(name, field: str = "run_name") -> str:
     "A run folder's name is one folder name: not empty, not `.` or `..`, no path separator."
-    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+    if not is_one_folder_name(name):
         raise ValueError(f"{field}={name!r}: a run folder is one folder name inside its runs folder "
                          f"(not empty, '.' or '..', no '/'), so a run never writes outside it")
     return name

@@ -24,8 +24,8 @@ from .stats import prediction_band, record_loss, seed_key
 # %% auto #0
 __all__ = ['HEADER', 'COLUMNS', 'REMOTE_SCRIPT', 'planned_runs', 'sweep_runs', 'arm_name', 'record_arm', 'arm_losses',
            'pairing_notes', 'run_cost', 'arm_costs', 'sequential_log', 'decision_costs', 'report_table', 'format_table',
-           'table_json', 'plot_band', 'plot_differences', 'plot_curves', 'nbconvert_templates_found', 'offline_html',
-           'report_notebook', 'render_report']
+           'json_value', 'table_json', 'plot_band', 'plot_differences', 'plot_curves', 'nbconvert_templates_found',
+           'offline_html', 'report_notebook', 'render_report']
 
 # %% ../nbs/16a_report.ipynb #442458a5
 def planned_runs(folder) -> list:
@@ -172,9 +172,13 @@ def format_table(table: pd.DataFrame, notes=(), baseline: str = "baseline") -> s
     return "\n".join(lines + list(notes))
 
 # %% ../nbs/16a_report.ipynb #4e97c350
+def json_value(v):
+    "A value as strict JSON holds it: NaN and ±∞ (which `json` would write as non-JSON words) become null."
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
 def table_json(table: pd.DataFrame, notes=()) -> str:
     "The table for scripts: strict JSON (NaN and ±∞ as null), the sign convention included."
-    rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+    rows = [{k: json_value(v) for k, v in r.items()}
             for r in json.loads(table.to_json(orient="records"))]
     return json.dumps({"convention": HEADER, "arms": rows, "notes": list(notes)}, allow_nan=False, indent=1)
 

@@ -25,8 +25,8 @@ from .config import RunSpec, resolve_precision
 from .datasets import is_hf_dataset_id, looks_like_hf_id
 from .interventions import intervention_sources, parse_interventions
 from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, gptnb_code_sha256,
-                           is_complete, keep_executed_notebook, library_versions, lock_holder, read_record,
-                           record_and_status, record_status, write_json_atomic)
+                           is_complete, is_one_folder_name, keep_executed_notebook, library_versions, lock_holder,
+                           read_record, record_and_status, record_status, write_json_atomic)
 from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
 
 # %% auto #0
@@ -131,7 +131,7 @@ class Sweep:
     extra: dict = field(default_factory=dict)   # other RunSpec fields for every run (max_steps, nproc, ...)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or self.name in ("", ".", "..") or any(c in self.name for c in "/\\\0"):
+        if not is_one_folder_name(self.name):
             raise ValueError(f"sweep name must be one folder name (not '.', '..', nor with '/'), got {self.name!r}")
         if isinstance(self.interventions, str): self.interventions = [self.interventions]
         if not self.interventions: raise ValueError("interventions is empty; give at least one (e.g. 'baseline')")
