@@ -11,7 +11,6 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import socket
 import sys
 import threading
@@ -30,7 +29,7 @@ from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_preset, hardware, json_field,
                           resolve_precision)
 from .datasets import (check_dataset, load_manifest, load_tokens, prepare_token_dataset, resolve_dataset_dir,
-                            sha256_file, verified_sha256)
+                            verified_sha256)
 from .evaluate import PROTOCOLS, EvalProtocol, Score, eval_loss, score
 from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
