@@ -22,14 +22,14 @@ from .datasets import is_hf_dataset_id, resolve_dataset_dir
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .export import write_tensorboard
 from .records import (RunFolderBusy, RunFolderTaken, check_run_name, read_records, record_and_status, record_status,
-                           write_json_atomic)
+                           write_text_atomic)
 from .power import compare_arms, cs_threshold, format_p, one_sample_test, seeds_needed, sequential_test
 from .report import format_table, json_value, render_report, report_table, sequential_log, table_json
 from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
                          find_microbatch, mixed_code_warning, plan_commands, run_notebook, run_sweep, slurm_plan,
                          sweep_status, train_notebook)
 from .train import (EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, check_nproc, parse_field,
-                         parse_value, resolve_device)
+                         parse_value)
 
 # %% auto #0
 __all__ = ['SWEEP_GRID_FLAGS', 'SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'EXTRAS', 'did_you_mean', 'run_parameters', 'cli_parser',
@@ -245,7 +245,8 @@ def write_sequential(folder: Path, alpha: float, margin, histories: dict) -> Pat
     for arm, hist in histories.items():
         arms[arm] = {"alpha": alpha, "margin": margin, "decision": hist[-1]["decision"], "history": hist}
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"arms": arms}, allow_nan=False, indent=1))   # single writer: the sweep's process
+    # atomic: a kill mid-write must not lose the arms earlier invocations decided
+    write_text_atomic(path, json.dumps({"arms": arms}, allow_nan=False, indent=1))
     return path
 
 def first_decision_pair(alpha: float) -> int:

@@ -77,3 +77,20 @@ def test_until_decided_refuses_bad_input_before_any_run(tmp_path, monkeypatch):
     assert cli.main(base + ["--alpha", "1.5"]) == cli.EXIT_BAD_INPUT
     assert cli.main(["sweep", "seq", "--until-decided", "--runs-dir", str(tmp_path)]) == cli.EXIT_BAD_INPUT
     assert ran == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_of_the_sequential_log_keeps_the_earlier_arms(tmp_path, monkeypatch):
+    "The log holds every arm's history: a write cut short (a kill, a full disk) must leave the previous file whole."
+    from pathlib import Path
+    folder = tmp_path / "seq"
+    cli.write_sequential(folder, 0.05, None, {"qkv-bias": [{"pair": 1, "decision": "undecided"}]})
+    before = (folder / "sequential.json").read_text()
+
+    def cut_short(self, data, *args, **kwargs):
+        with open(self, "wb" if isinstance(data, bytes) else "w") as f: f.write(data[: len(data) // 2])
+        raise OSError("No space left on device")
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    monkeypatch.setattr(Path, "write_bytes", cut_short)
+    try: cli.write_sequential(folder, 0.05, None, {"remove-dropout": [{"pair": 1, "decision": "helps"}]})
+    except OSError: pass
+    assert (folder / "sequential.json").read_text() == before
