@@ -20,7 +20,8 @@ Each run's wall time is split into phases from timestamps taken from outside the
 
 How: a `sitecustomize.py` put on PYTHONPATH (both versions) logs each Python process's start (from /proc) and end,
 and wraps the functions named in `PHASES` where a module defines them, logging each call's start and end; papermill
-stores every cell's start and end in the executed notebook. Every instant of a run is given to the innermost
+stores every cell's start and end in the executed notebook. A run is the job process the sweep started for it,
+or, where the sweep runs its jobs from its own process, its `run_notebook` call and the kernel started in it. Every instant of a run is given to the innermost
 interval covering it (a call inside a cell inside the kernel inside the job process). The sweep process's time
 outside its runs (its start-up, the plan, the log) is shared out equally as start-up. Non-training time per run is
 the run's wall time less its training phase.
@@ -48,10 +49,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASE_NAMES = ("start-up", "data", "model", "training", "test", "records", "other")
+RUN = "run"   # not a phase: a run's span when the sweep runs it from its own process (no job process to time)
 
 # module -> {function: phase}; a function a version lacks is simply not wrapped (the JSON lists what was)
 PHASES = {
-    "gptnb.sweep": {"claim_run_folder": "records"},
+    "gptnb.sweep": {"claim_run_folder": "records", "run_notebook": RUN},
     "gptnb.train": {"load_run_data": "data", "dataset_identity": "data", "build_model": "model",
                     "build_optimizer": "model", "optimizer_step": "training", "after_step": "training",
                     "run_test_loss": "test", "run_test_score": "test", "save_model": "records",
@@ -196,6 +198,25 @@ def split(intervals: list[tuple], lo: float, hi: float) -> dict:
     return out
 
 
+def run_spans(events: list, sweep: dict, children: dict, family) -> list[tuple]:
+    """(start, end, pids, process spans) of each run: a job process the sweep started (submitit's controller, its
+    worker and the kernel), or, when the sweep runs each job from its own process, its `run_notebook` call and the
+    kernel it started."""
+    def role(p): return "job" if "submitit" in " ".join(p["cmd"]) else "other"
+    jobs = sorted((p for p in children.get(sweep["pid"], []) if role(p) == "job" and p["end"]), key=lambda p: p["start"])
+    if jobs:
+        return [(j["start"], j["end"], {m["pid"] for m in family(j)},
+                 [(m["start"], m["end"] or j["end"], 1, "start-up") for m in family(j)[1:]]) for j in jobs]
+    spans = []
+    for call in sorted((e for e in events if e["kind"] == "call" and e["pid"] == sweep["pid"] and e["phase"] == RUN),
+                       key=lambda e: e["start"]):
+        members = [m for k in children.get(sweep["pid"], []) if call["start"] <= k["start"] <= call["end"]
+                   for m in family(k)]
+        spans.append((call["start"], call["end"], {sweep["pid"], *(m["pid"] for m in members)},
+                      [(m["start"], m["end"] or call["end"], 1, "start-up") for m in members]))
+    return spans
+
+
 def analyse(events_path: Path, runs_dir: Path) -> dict:
     "Per-run phases of one sweep from its event log and its executed notebooks."
     events = [json.loads(l) for l in events_path.read_text().splitlines() if l.strip()]
@@ -211,23 +232,19 @@ def analyse(events_path: Path, runs_dir: Path) -> dict:
     children = {}
     for p in procs.values(): children.setdefault(p["ppid"], []).append(p)
     def family(p): return [p, *(d for c in children.get(p["pid"], []) for d in family(c))]
-    # one run = one job the sweep started (submitit's controller), with its worker process and the kernel
-    roots = sorted((p for p in children.get(sweep["pid"], []) if role(p) == "job" and p["end"]), key=lambda p: p["start"])
     notebooks = {n: _when(json.loads(n.read_text())["metadata"]["papermill"]["start_time"])
                  for n in runs_dir.glob("*/train.ipynb")}
     runs = []
-    for root in roots:
-        members = family(root)
-        pids = {m["pid"] for m in members}
-        call_events = [e for e in events if e["kind"] == "call" and e["pid"] in pids]
+    for start, end, pids, spans in run_spans(events, sweep, children, family):
+        call_events = [e for e in events if e["kind"] == "call" and e["pid"] in pids and e["phase"] != RUN
+                       and start <= e["start"] <= end]
         calls = [(e["start"], e["end"], 4, e["phase"]) for e in call_events]
-        spans = [(m["start"], m["end"] or root["end"], 1, "start-up") for m in members[1:]]
-        nb = [n for n, began in notebooks.items() if root["start"] <= began <= root["end"]]
+        nb = [n for n, began in notebooks.items() if start <= began <= end]
         cells = notebook_intervals(nb[0]) if len(nb) == 1 else []
         by_call = {}
         for e in call_events: by_call[e["name"]] = by_call.get(e["name"], 0.0) + e["end"] - e["start"]
-        runs.append({"run": nb[0].parent.name if len(nb) == 1 else None, "own_wall_s": root["end"] - root["start"],
-                     "processes": len(members), "phases": split(calls + spans + cells, root["start"], root["end"]),
+        runs.append({"run": nb[0].parent.name if len(nb) == 1 else None, "own_wall_s": end - start,
+                     "processes": len(spans) + 1, "phases": split(calls + spans + cells, start, end),
                      "calls_s": by_call})
     sweep_wall = sweep["end"] - sweep["start"]
     share = (sweep_wall - sum(r["own_wall_s"] for r in runs)) / len(runs)

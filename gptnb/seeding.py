@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sys
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'deterministic_flags', 'set_deterministic', 'get_rng_state',
-           'set_rng_state', 'weights_fingerprint']
+__all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'deterministic_flags', 'set_deterministic', 'set_compiler_determinism',
+           'get_rng_state', 'set_rng_state', 'weights_fingerprint']
 
 # %% ../nbs/01_seeding.ipynb #6356cb0f
 MAX_SEED = 2**32 - 1
@@ -51,7 +52,14 @@ def set_deterministic(enabled: bool = True) -> None:
     if enabled: os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
-    torch.use_deterministic_algorithms(enabled)
+    torch._C._set_deterministic_algorithms(enabled, warn_only=False)   # torch.use_deterministic_algorithms, less (below)
+    set_compiler_determinism(enabled)
+
+def set_compiler_determinism(enabled: bool) -> None:
+    "torch.compile's own switch, `torch._inductor.config.deterministic`: set now if the compiler is loaded, else when it loads."
+    config = sys.modules.get("torch._inductor.config")
+    if config is not None: config.deterministic = enabled
+    else: os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1" if enabled else "0"   # what that config reads on import
 
 # %% ../nbs/01_seeding.ipynb #a89900eb
 def get_rng_state() -> dict:

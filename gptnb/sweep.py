@@ -33,10 +33,10 @@ from .train import autocast, build_model, build_optimizer, resolve_device, run_t
 __all__ = ['RUNNER_INSTALL', 'KERNEL_ARGUMENTS', 'GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'train_notebook',
            'check_notebook_runner', 'run_notebook', 'dataset_dir_here', 'Sweep', 'RunMismatch', 'requested_identity',
            'recorded_identity', 'identity_differences', 'other_commit_warning', 'check_reusable', 'papermill_command',
-           'torchrun_command', 'plan_commands', 'Resources', 'RunJob', 'make_executor', 'slurm_parameters',
-           'resource_warning', 'slurm_plan', 'run_sweep', 'wait_for_busy', 'mixed_code_warning',
-           'code_versions_warning', 'last_step', 'run_progress', 'sweep_status', 'is_out_of_memory', 'largest_fitting',
-           'microbatch_fits', 'find_microbatch']
+           'torchrun_command', 'plan_commands', 'Resources', 'job_result', 'RunJob', 'make_executor',
+           'slurm_parameters', 'resource_warning', 'slurm_plan', 'RanHere', 'run_sweep', 'wait_for_busy',
+           'mixed_code_warning', 'code_versions_warning', 'last_step', 'run_progress', 'sweep_status',
+           'is_out_of_memory', 'largest_fitting', 'microbatch_fits', 'find_microbatch']
 
 # %% ../nbs/11_sweep.ipynb #8aed23f5
 def find_train_notebook(start=None) -> Path:
@@ -259,19 +259,22 @@ class Resources:
         if not isinstance(self.sbatch, dict): raise ValueError(f"sbatch={self.sbatch!r}: must be a dict of sbatch options")
 
 # %% ../nbs/11_sweep.ipynb #b2eeab51
+def job_result(run) -> dict:
+    "What a job reports of `run()` (a function returning the run's record): its status, error and test loss."
+    try: rec = run()
+    except (RunFolderBusy, RunFolderTaken) as e: return {"status": "busy", "error": str(e)}
+    return {"status": rec["status"], "error": rec.get("error"), "test_loss": rec.get("test_loss")}
+
 class RunJob:
     "One run as a submitit job; checkpointable, so a preempted or timed-out job is requeued and resumes."
     def __init__(self, spec: RunSpec, notebook: str | None = None): self.spec, self.notebook = spec, notebook
 
     def __call__(self) -> dict:
         import submitit
-        try:
-            if submitit.JobEnvironment().num_tasks > 1:   # one task per rank: torchrun's code path
-                submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-                rec = run_training(self.spec)
-            else: rec = run_notebook(self.spec, self.notebook)
-        except (RunFolderBusy, RunFolderTaken) as e: return {"status": "busy", "error": str(e)}
-        return {"status": rec["status"], "error": rec.get("error"), "test_loss": rec.get("test_loss")}
+        if submitit.JobEnvironment().num_tasks > 1:   # one task per rank: torchrun's code path
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+            return job_result(lambda: run_training(self.spec))
+        return job_result(lambda: run_notebook(self.spec, self.notebook))
 
     def checkpoint(self, *args, **kwargs):
         "Called by submitit on preemption or timeout: requeue the same run; it resumes from its checkpoint."
@@ -360,7 +363,7 @@ def _outcome(spec: RunSpec, job) -> dict:
     except Exception as e: out = {"status": "failed", "error": (str(e).strip().splitlines() or [repr(e)])[-1]}
     rec, status = record_and_status(spec.run_dir)
     outcome = "busy" if out["status"] == "busy" else (status if rec else out["status"])
-    return {"run_name": spec.run_name, "outcome": outcome, "job_id": str(job.job_id),
+    return {"run_name": spec.run_name, "outcome": outcome, "job_id": None if job.job_id is None else str(job.job_id),
             "error": None if outcome == "complete" else rec.get("error") or out.get("error"),
             "test_loss": rec.get("test_loss")}
 
@@ -376,6 +379,29 @@ def _run_local(ex, jobs: list, parallelism: int, desc: str) -> list[dict]:
             for j in [j for j in running if j.done()]:
                 ended.append(_outcome(running.pop(j), j)); bar.update(1)
             time.sleep(0.1)
+    return ended
+
+# %% ../nbs/11_sweep.ipynb #fed7640f
+class RanHere:
+    "A job run to its end in this process, shaped like a submitit job for `_outcome`: no job id; its result or error."
+    job_id = None
+    def __init__(self, job: RunJob):
+        try: self.out, self.error = job_result(lambda: run_notebook(job.spec, job.notebook)), None
+        except Exception as e: self.out, self.error = None, e
+
+    def result(self) -> dict:
+        if self.error is not None: raise self.error
+        return self.out
+
+def _run_here(jobs: list, logs, desc: str) -> list[dict]:
+    "Each job in turn from this process, what it prints in `logs/<run>.log`; their outcomes in order."
+    Path(logs).mkdir(parents=True, exist_ok=True)
+    ended = []
+    with tqdm(total=len(jobs), desc=desc) as bar:
+        for spec, job in jobs:
+            with open(Path(logs) / f"{spec.run_name}.log", "w") as log:
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log): done = RanHere(job)
+            ended.append(_outcome(spec, done)); bar.update(1)
     return ended
 
 # %% ../nbs/11_sweep.ipynb #c6a58d89
@@ -450,6 +476,8 @@ def _execute(ex, executor: str, jobs: list, resources: Resources, name: str) -> 
         with ex.batch(): submitted = [(spec, ex.submit(job)) for spec, job in jobs]
         return [{"run_name": s.run_name, "outcome": "submitted", "job_id": str(j.job_id), "error": None,
                  "test_loss": None} for s, j in submitted]
+    if executor == "local" and resources.parallelism == 1 and all(spec.nproc == 1 for spec, _ in jobs):
+        return _run_here(jobs, ex.folder, f"sweep {name}")   # one at a time: no worker process to start per run
     return _run_local(ex, jobs, 1 if executor == "debug" else resources.parallelism, f"sweep {name}")
 
 # %% ../nbs/11_sweep.ipynb #b6d84253

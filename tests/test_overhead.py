@@ -35,3 +35,12 @@ def test_scoring_is_bit_for_bit_what_two_cross_entropies_gave(aggregate, seed):
     assert window_losses(model, tokens, 0, 40, 32, 6, aggregate=aggregate, per_sequence=False) == (want_loss, None)
     s = score(model, tokens, PROTOCOLS["gptnb"].replace(sequences=40, batch_size=6), per_sequence=False)
     assert s.sequence_losses is None and s.loss == window_losses(model, tokens, 0, 40, 32, 6)[0]
+
+
+def test_deterministic_mode_leaves_the_compiler_unloaded_and_sets_its_switch_for_when_it_loads():
+    import subprocess, sys
+    probe = ("import sys, torch; from gptnb.seeding import set_deterministic; set_deterministic(True); "
+             "loaded = 'torch._inductor' in sys.modules; import torch._inductor.config as c; "
+             "print(loaded, c.deterministic, torch.are_deterministic_algorithms_enabled())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr

@@ -374,3 +374,19 @@ def test_gptnb_run_resolves_a_relative_dataset_dir_where_the_user_stands(tmp_pat
     assert run_spec_here({"dataset_dir": "hf:owner/name"}, "x", "runs").dataset_dir == "hf:owner/name"   # marked: an id
     assert fetched == ["hf:owner/name"]
     assert run_spec_here({}, "x", "runs").run_dir == str(tmp_path / "runs" / "x")
+
+
+def test_one_worker_runs_each_job_from_the_sweeps_own_process_with_its_log(tmp_path, monkeypatch):
+    import gptnb.sweep as sweep_module
+    pids = []
+    def run_notebook(spec, notebook=None, log_output=True):   # stands in for papermill: prints, fails for seed 2
+        pids.append(os.getpid()); print(f"training {spec.run_name}")
+        if spec.init_seed == 2: raise RuntimeError("the kernel died")
+        return {"status": "complete", "test_loss": 1.5}
+    monkeypatch.setattr(sweep_module, "run_notebook", run_notebook)
+    results = run_sweep(Sweep("s", ["baseline"], [1, 2, 3], root=str(tmp_path), extra={"max_steps": 1}), notebook=NOTEBOOK)
+    assert pids == [os.getpid()] * 3   # no worker process per run
+    assert [(r["outcome"], r["job_id"], r["error"]) for r in results] == [
+        ("complete", None, None), ("failed", None, "the kernel died"), ("complete", None, None)]
+    for r in results:   # what each run printed is in its own log, not in the sweep's output
+        assert (tmp_path / "s" / ".jobs" / f"{r['run_name']}.log").read_text() == f"training {r['run_name']}\n"
