@@ -46,7 +46,6 @@ def deterministic_flags() -> dict:
             "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
-# %% ../nbs/01_seeding.ipynb #2023a21b
 def set_deterministic(enabled: bool = True) -> None:
     "Switch every determinism flag the post lists on (or back off)."
     if enabled: os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -72,7 +71,6 @@ def get_rng_state() -> dict:
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
-# %% ../nbs/01_seeding.ipynb #3a1d815e
 def set_rng_state(state: dict) -> None:
     "Restore every generator from a `get_rng_state()` result."
     py = state["python"]
