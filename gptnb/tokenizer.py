@@ -60,7 +60,6 @@ def _tiktoken_cache_off():
         if saved is None: os.environ.pop("TIKTOKEN_CACHE_DIR", None)
         else: os.environ["TIKTOKEN_CACHE_DIR"] = saved
 
-# %% ../nbs/02_tokenizer.ipynb #c35b7880
 @functools.lru_cache(maxsize=1)
 def _gpt2_ranks() -> dict[bytes, int]:
     "GPT-2's 50,256 mergeable ranks (256 bytes, then the merges in order). Shared: never mutate."
@@ -79,7 +78,6 @@ def _build_tokenizer(vocab_size: int) -> tiktoken.Encoding:
     return tiktoken.Encoding(name, pat_str=r50k_pat_str, mergeable_ranks=ranks,
                              special_tokens={ENDOFTEXT: vocab_size - 1}, explicit_n_vocab=vocab_size)
 
-# %% ../nbs/02_tokenizer.ipynb #597a544c
 def get_tokenizer(vocab_size: int | None = None) -> tiktoken.Encoding:
     "GPT-2's tokenizer with no network; with `vocab_size=N`, its BPE cut after the first N-257 merges."
     if vocab_size is None: vocab_size = GPT2_VOCAB_SIZE
