@@ -120,7 +120,6 @@ def _user_frame(error: BaseException, file: str | None) -> str:
     f = (own or frames or [None])[-1]
     return f"{f.filename}:{f.lineno}" if f else (file or "?")
 
-# %% ../nbs/05a_interventions.ipynb #39eea512
 def call_hook(intervention: Intervention, hook: str, *args):
     "Call `hook` of `intervention` (the identity when it has none), naming the file and line of any error it raises."
     fn = getattr(intervention, hook)
@@ -166,7 +165,6 @@ def hook_seed(init_seed: int, name: str) -> int:
     "The seed of intervention `name`'s model change in a run with `init_seed` (63 bits of a sha256)."
     return int.from_bytes(hashlib.sha256(f"{init_seed}:intervention:{name}".encode()).digest()[:8], "little") & (2**63 - 1)
 
-# %% ../nbs/05a_interventions.ipynb #6d562ee8
 def apply_model_change(intervention: Intervention, model, mcfg: GPTConfig, tcfg, init_seed: int | None = None):
     "The model after `intervention`'s model hook, drawing from its own stream seeded by `init_seed` and its name."
     if intervention.model is None: return model
@@ -190,7 +188,6 @@ def intervention_name(text: str) -> str:
     if "=" in text: return text.split("=", 1)[0].strip()
     return text.rpartition(":")[2].strip() if ":" in text else text
 
-# %% ../nbs/05a_interventions.ipynb #5bce6503
 def absolute_references(spec: str) -> str:
     "`spec` with every relative file path made absolute (against the current directory); the rest unchanged."
     if not isinstance(spec, str): return spec
@@ -205,7 +202,6 @@ def _value(text: str):
     try: return json.loads(text)
     except json.JSONDecodeError: return text
 
-# %% ../nbs/05a_interventions.ipynb #d21f1048
 def parse_overrides(text: str) -> Intervention:
     "`name=section.field:value[/section.field:value…]` (section `model` or `train`) as an `Intervention.overrides`."
     name, _, body = text.partition("=")
