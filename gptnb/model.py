@@ -34,7 +34,6 @@ def _is_kind(value, kinds: list[str]) -> bool:
     return any(isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool))
                for k in kinds if k in _KINDS)
 
-# %% ../nbs/05_model.ipynb #c1f50167
 class ConfigDict:
     "to_dict / from_dict for a config dataclass; unknown fields are an error that lists the valid ones."
     def to_dict(self) -> dict: return asdict(self)
@@ -117,7 +116,6 @@ class GELU(nn.Module):
         k = torch.tensor(2.0 / math.pi).sqrt()              # a float32 constant, as the post computed it
         return 0.5 * x * (1 + torch.tanh(k * (x + 0.044715 * torch.pow(x, 3))))
 
-# %% ../nbs/05_model.ipynb #cbc26c02
 class FeedForward(nn.Module):
     def __init__(self, cfg: GPTConfig, compat: str = "gptnb"):
         super().__init__()
@@ -143,7 +141,6 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x): return (post_attention if self.compat == "post" else fused_attention)(self, x)
 
-# %% ../nbs/05_model.ipynb #eae62329
 def fused_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     "gptnb's arithmetic: one fused causal kernel, with attention dropout inside it in training mode."
     b, t, d = x.shape
@@ -161,7 +158,6 @@ def masked_softmax_attention(q, k, v, dropout: nn.Module) -> torch.Tensor:
     weights = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1)
     return dropout(weights) @ v
 
-# %% ../nbs/05_model.ipynb #d5fdec4f
 def post_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     "The post's sequence of operations: all three projections (key first), then the head views, then attention."
     b, t, d = x.shape
@@ -218,7 +214,7 @@ class GPTModel(nn.Module):
         "Distinct parameters: a tied head is counted once."
         return sum(p.numel() for p in self.parameters())
 
-# %% ../nbs/05_model.ipynb #ffa40fc7
+# %% ../nbs/05_model.ipynb #ae61116a
 INIT_SCHEMES = ("sequential", "stable")
 INIT_DISTRIBUTIONS = ("pytorch", "gpt2")
 
@@ -227,7 +223,6 @@ def _param_seed(init_seed: int, name: str) -> int:
     digest = hashlib.sha256(f"{init_seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
-# %% ../nbs/05_model.ipynb #da76992a
 def _fan_in_bound(module: nn.Linear) -> float: return 1 / math.sqrt(module.in_features)
 
 def _pytorch_init(p: torch.Tensor, module: nn.Module, gen: torch.Generator | None):
