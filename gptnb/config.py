@@ -136,7 +136,6 @@ def grad_accum_steps(cfg: TrainConfig, world_size: int) -> int:
                          f"{cfg.batch_size // cfg.micro_batch_size}")
     return cfg.batch_size // per_step
 
-# %% ../nbs/06_config.ipynb #db364cb4
 def optimizer_steps(cfg: TrainConfig, context_length: int) -> int:
     "Optimizer steps: `max_steps` if set, else the token budget rounded up to whole global batches."
     if cfg.max_steps is not None: return cfg.max_steps
@@ -190,7 +189,6 @@ def resolve_precision(precision: str, device) -> str:
         return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
     return "bf16" if cpu_flags() & set(CPU_BF16_FLAGS) else "fp32"
 
-# %% ../nbs/06_config.ipynb #b6a220d0
 def hardware(device="cpu") -> dict:
     "What a run's numbers depend on besides its code: CPU model and vector ISA, GPU, thread count."
     device = torch.device(device)
@@ -222,7 +220,6 @@ TINY = Preset(
     dataset="embedded", vocab_size=8192,
     description="4-layer 128-wide GPT on the embedded corpus, GPT-2 BPE cut to 8,192 tokens; minutes on 2 CPU cores")
 
-# %% ../nbs/06_config.ipynb #3d1a23bd
 GPT2_SMALL_PRESET = Preset(
     name="gpt2-small", model=GPTConfig(),
     train=TrainConfig(checkpoint_every=617, eval_every=1000, compat="post", test_protocol="post"),
