@@ -57,7 +57,6 @@ def post_published_losses() -> list[dict]:
             for n, i, init, train, loss, d, note in _POST_TEXT]
     return out
 
-# %% ../nbs/15_post.ipynb #c6b1a3a1
 def post_loss(run_name: str, decimals: int = 6) -> float:
     "One published loss by run name and precision."
     for r in post_published_losses():
@@ -75,7 +74,6 @@ def match_sets(mean: float, tol: float = 5e-7, runs: Sequence[str] = POST_SEED_R
     return [c for k in range(min_size, len(runs) + 1) for c in combinations(runs, k)
             if abs(np.mean([vals[r] for r in c]) - mean) <= tol]
 
-# %% ../nbs/15_post.ipynb #aebd3bbf
 def sd_variants(values) -> dict:
     "SD of `values` under three divisors of Σd²: n (population), n − 1 (Bessel), and 1 (no division)."
     x = as_losses(values, min_n=2); ss = float(((x - x.mean()) ** 2).sum())
@@ -117,7 +115,6 @@ def _set_b_figures() -> list:
         _figure("B.same-weights-inside", "same-weights interventions within that range: only no-AMP and clipping",
                 "inside", ("no-amp", "gradient-clipping"), _SET_B, 6, among=_SAME_W, stated_band=(3.658446, 3.710478))]
 
-# %% ../nbs/15_post.ipynb #7ed599a9
 def _set_c_figures() -> list:
     return [
         _figure("C.mean", "mean implied by its range (midpoint), init 42/23/67 re-seeded 23", "mean", 3.673215, _SET_C, 6),
@@ -142,7 +139,6 @@ def _table_figures() -> list:
     return pct + [_figure(f"table.{i}", f"improvement of {i} vs baseline", "gain", g, (run["baseline"], run[i]), 3, table=True)
                   for i, g in stated_gain.items()]
 
-# %% ../nbs/15_post.ipynb #a6d55505
 def post_stated_figures() -> list[dict]:
     "Each statistic the post states, with its kind, the runs (or interventions) it is about and its precision."
     return _set_a_figures() + _set_b_figures() + _set_c_figures() + _table_figures()
@@ -230,7 +226,6 @@ def _rederive_one(f: dict) -> dict:
     note = "; ".join(s for s in (how, note) if s)
     return dict(figure=f["id"], claim=f["claim"], stated=stated, recomputed=value, follows=ok, note=note)
 
-# %% ../nbs/15_post.ipynb #d675b3b1
 def rederive_post() -> Table:
     "Recompute every statistic the post states from its published losses: stated, recomputed, follows, note."
     return Table(("figure", "claim", "stated", "recomputed", "follows", "note"),

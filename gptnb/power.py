@@ -30,7 +30,6 @@ def _design(design: str) -> tuple:
     if design == "paired": return (lambda n: n - 1), (lambda n: math.sqrt(n))
     raise ValueError(f"design must be 'two-sample' or 'paired', got {design!r}")
 
-# %% ../nbs/14_power.ipynb #a3bf38c4
 def power_of(effect: float, n: int, sd: float, alpha: float = 0.05, design: str = "two-sample") -> float:
     "Power of the two-sided t-test to detect a true difference `effect` with `n` seeds per arm (or `n` pairs)."
     effect, sd, n, alpha = check_positive(effect, "effect"), check_positive(sd, "sd"), check_n(n), check_unit(alpha, "alpha")
@@ -48,7 +47,6 @@ def _alpha_power(alpha, power):
 
 def _z_sum(alpha, power): return sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
 
-# %% ../nbs/14_power.ipynb #1499d8cd
 def detectable_effect(n: int, sd: float, alpha: float = 0.05, power: float = 0.8, design: str = "two-sample",
                       method: str = "t") -> float:
     "Smallest true difference detected with probability `power` by `n` seeds per arm (or pairs)."
@@ -128,7 +126,6 @@ def skew_note(d) -> str:
     return (f"warning: the differences are skewed (sample skewness {g:.2f}); the normal-mixture test assumes normal "
             f"differences and can err more often than alpha under skew: declare value_range for the betting test")
 
-# %% ../nbs/14_power.ipynb #c0a1a418
 def sequential_test(differences, alpha: float = 0.05, margin: float | None = None,
                     prior_scale: float = 1.0, value_range: tuple | None = None) -> SequentialResult:
     """'helps', 'hurts', 'equivalent' or 'undecided' from the paired differences Δ = arm − baseline so far; valid when
@@ -199,14 +196,12 @@ def _bet_grid(lo, hi, margin, size=BET_GRID) -> np.ndarray:
     extra = [-lo / (hi - lo)] + ([(-margin - lo) / (hi - lo), (margin - lo) / (hi - lo)] if margin else [])
     return np.unique(np.concatenate([np.linspace(0, 1, size)[1:-1], extra]))
 
-# %% ../nbs/14_power.ipynb #0730cbb2
 def _bet_step(log_kp, log_km, y_t, m, s2, i: int, alpha: float):
     "Add pair i's bets (rescaled values `y_t`, one per experiment) to the log wealths, in place."
     lam = np.sqrt(2 * math.log(2 / alpha) / (s2 / i * i * math.log(1 + i)))[:, None]   # s2/i: σ̂² after i−1 pairs
     x = y_t[:, None] - m
     log_kp += np.log1p(np.minimum(lam, BET_C / m) * x); log_km += np.log1p(-np.minimum(lam, BET_C / (1 - m)) * x)
 
-# %% ../nbs/14_power.ipynb #be850c49
 def _unrejected_bounds(rejected: np.ndarray, m: np.ndarray, step: float) -> tuple:
     "`(low, high)` per row of the candidates `m` not rejected, ± half a grid step, on [0, 1]; NaN when all are rejected."
     keep = ~rejected; anyk = keep.any(1)
@@ -257,7 +252,6 @@ COMPARE_LEGEND = ("Δ = arm − baseline in test loss (nats); negative Δ: the a
                   "Caution: in simulation the t interval covered < 93% under strongly skewed noise at every n up to 10 "
                   "(12_stats coverage table); Welch's and the Clopper–Pearson intervals held.")
 
-# %% ../nbs/14_power.ipynb #60d79399
 def _loss_map(x, name: str) -> dict:
     "`{key: float loss}` from a mapping, or a `ValueError` naming the bad entry."
     if not isinstance(x, Mapping): raise ValueError(f"{name} must be a mapping of seed key → loss, got {x!r}")
@@ -277,7 +271,6 @@ def _t_one(d: np.ndarray, level: float, alternative: str = "two-sided") -> tuple
     half = sps.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     return float(r.pvalue), (mean - half, mean + half)
 
-# %% ../nbs/14_power.ipynb #1351c53b
 def p_better_interval(d: np.ndarray, level: float = 0.95) -> tuple:
     "P(Δ < 0) from paired Δ with its exact Clopper–Pearson interval `(p, low, high)`; ties count ½, and both ways in the CI."
     from gptnb.stats import clopper_pearson
@@ -291,7 +284,6 @@ def _more_pairs(mean: float, sd: float, n: int, alpha: float, design: str) -> fl
     try: return float(max(seeds_needed(abs(mean), sd, alpha, 0.8, design, max_n=100_000) - n, 0))
     except ValueError: return math.nan
 
-# %% ../nbs/14_power.ipynb #1be01316
 def _paired_row(d: np.ndarray, level, alpha, margin, value_range) -> dict:
     "The per-arm columns of a paired comparison (all but the adjusted p, verdict and rule)."
     from gptnb.stats import sign_flip_test
@@ -441,7 +433,6 @@ def null_pool(shape: str, sd: float, clip: float = 8.0, size: int = 200_000, see
     x = np.clip(z, -clip, clip) * sd
     return x - x.mean()
 
-# %% ../nbs/14_power.ipynb #d8637719
 def _betting_first(d, value_range, alpha, margin) -> np.ndarray:
     "Decision codes of the betting test stopped at its first decision (or at the last pair), per row of `d`."
     low, high = betting_cs(d, value_range, alpha, margin)
@@ -461,7 +452,6 @@ def _null_row(shape: str, d: np.ndarray, value_range: tuple, alpha: float, margi
                 "betting_equivalent_at_margin": float(np.mean((bet == 2) | (bet == 0)))}
     return row | {"mc_se": math.sqrt(alpha * (1 - alpha) / len(d))}
 
-# %% ../nbs/14_power.ipynb #9b361f8e
 def false_decision_rates(sd: float, value_range: tuple, n_sims: int = 2000, max_n: int = 30, alpha: float = 0.05,
                          margin: float | None = None, seed: int = 0) -> pd.DataFrame:
     """Per null shape: how often each sequential test, checked after every pair and stopped at its first decision,

@@ -84,12 +84,10 @@ def fmt_number(x, digits: int = 7) -> str:
     "`x` to `digits` significant digits: how every result in this series prints its numbers."
     return f"{x:.{digits}g}"
 
-# %% ../nbs/12_stats.ipynb #75eb41f9
 def fmt_percent(level: float) -> str:
     "A level as a percentage: 0.95 → '95%'."
     return f"{100 * level:g}%"
 
-# %% ../nbs/12_stats.ipynb #cc1aaeca
 def format_p(p, digits: int = 4) -> str:
     "A p-value to `digits` decimals; below what they can show, a bound ('< 1e-6'), never 0.000000. NaN → '—'."
     digits = int(digits)
@@ -148,18 +146,15 @@ def mean_ci(values, level: float = 0.95) -> tuple:
     half = sps.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return (float(x.mean() - half), float(x.mean() + half))
 
-# %% ../nbs/12_stats.ipynb #53a65f15
 def chi2_sd_interval(sd, df, level: float = 0.95) -> tuple:
     "Chi-square interval for σ from Bessel SDs `sd` on `df` degrees of freedom (exact for normal data); vectorised."
     return (sd * np.sqrt(df / sps.chi2.ppf((1 + level) / 2, df)), sd * np.sqrt(df / sps.chi2.ppf((1 - level) / 2, df)))
 
-# %% ../nbs/12_stats.ipynb #2ee54d31
 def sd_ci(values, level: float = 0.95) -> tuple:
     "Chi-square confidence interval for the standard deviation σ."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
     return tuple(float(v) for v in chi2_sd_interval(x.std(ddof=1), len(x) - 1, level))
 
-# %% ../nbs/12_stats.ipynb #5338ba26
 def summarize(values, level: float = 0.95) -> Summary:
     "Summary of at least two losses (numbers or complete run records)."
     x, level = as_losses(values, min_n=2), check_unit(level, "level")
@@ -206,7 +201,6 @@ def _cell(v) -> str:
     if isinstance(v, (list, tuple, set, frozenset)): return "{" + ", ".join(map(str, v)) + "}"
     return str(v)
 
-# %% ../nbs/12_stats.ipynb #df9b30c6
 @dataclass(frozen=True)
 class Table:
     "Rows (dicts) with named columns; `t[i]` is a row, `t['col']` a column."
@@ -275,19 +269,16 @@ def prediction_interval(losses, coverage: float = 0.95) -> tuple:
     half = sps.t.ppf(1 - (1 - coverage) / 2, n - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / n)
     return (float(x.mean() - half), float(x.mean() + half))
 
-# %% ../nbs/12_stats.ipynb #f2f5b0dd
 def _sd_scale(n: int, ddof: int) -> float:
     "The band's SD over the Bessel SD: √((n−1)/n) for the population SD, 1 for Bessel's."
     if ddof not in (0, 1): raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
     return math.sqrt((n - 1) / n) if ddof == 0 else 1.0
 
-# %% ../nbs/12_stats.ipynb #cfb004a9
 def band_coverage(k: float, n: int, ddof: int = 0) -> float:
     "True probability that one new run lands inside mean ± k·SD of `n` runs (normal losses; `ddof` 0 or 1)."
     k, n = check_positive(k, "k"), check_n(n)
     return float(2 * sps.t.cdf(k * _sd_scale(n, ddof) * math.sqrt(n / (n + 1)), n - 1) - 1)
 
-# %% ../nbs/12_stats.ipynb #6669bab7
 def k_for_coverage(coverage: float, n: int, ddof: int = 0) -> float:
     "The k for which mean ± k·SD of `n` runs holds one new run with probability `coverage`."
     coverage, n = check_unit(coverage, "coverage"), check_n(n)
@@ -299,14 +290,12 @@ def prediction_band(noise, coverage: float = 0.95) -> NoiseBand:
     x, coverage = as_losses(noise, "noise", min_n=2), check_unit(coverage, "coverage")
     return NoiseBand(float(x.mean()), float(x.std(ddof=1)), k_for_coverage(coverage, len(x), ddof=1), 1, len(x))
 
-# %% ../nbs/12_stats.ipynb #f347723c
 def band_rule(band: NoiseBand) -> str:
     "Words for the rule a band applies, with its true coverage of one new run when `n` is known."
     if band.n is None: return f"±{band.k:g} SD (coverage unknown: n not given)"
     cov = band_coverage(band.k, band.n, band.ddof)
     return f"±{band.k:.4g} SD (ddof={band.ddof}) of {band.n} runs: {100 * cov:.1f}% prediction interval"
 
-# %% ../nbs/12_stats.ipynb #c5085204
 def verdict_frame(results, band: NoiseBand, baseline: float | None = None) -> pd.DataFrame:
     "`verdicts` as a DataFrame, with the band and the rule that made each verdict (and its true coverage)."
     df = pd.DataFrame(list(verdicts(results, band, baseline)))
@@ -319,7 +308,6 @@ def seed_key(record: Mapping) -> tuple:
     "The seeds that identify a run within an arm: `(init_seed, train_seed, data_seed)`."
     return (record.get("init_seed"), record.get("train_seed"), record.get("data_seed"))
 
-# %% ../nbs/12_stats.ipynb #94d09e65
 def _by_seeds(records, arm: str) -> dict:
     out = {}
     for r in records:
@@ -343,7 +331,6 @@ def pair_by_seeds(baseline: Sequence[Mapping], treated: Sequence[Mapping], drop_
     if not keys: raise ValueError("no baseline and treated runs share seeds")
     return [(k, b[k], t[k]) for k in keys]
 
-# %% ../nbs/12_stats.ipynb #176fa9b6
 def same_initial_weights(pairs: Sequence[tuple]) -> tuple:
     "Per pair from `pair_by_seeds`: did both runs start from identical weights (sha256)? None where a hash is missing."
     def same(b, t):
@@ -358,7 +345,6 @@ def _sign_sums(d: np.ndarray) -> np.ndarray:
     for x in d: sums = np.concatenate([sums + x, sums - x])
     return sums
 
-# %% ../nbs/12_stats.ipynb #257f2702
 def sign_flip_test(diffs, exact_max_n: int = 20, n_resamples: int = 100_000, seed: int = 0) -> tuple:
     "Two-sided sign-flip permutation p-value for mean(diffs) = 0: `(p, method)`, exact for n ≤ `exact_max_n`."
     d = as_losses(diffs, "diffs")
@@ -408,7 +394,6 @@ def paired_losses(baseline, treated, drop_unpaired: bool = False) -> tuple:
     if len(b) != len(t): raise ValueError(f"paired losses need equal lengths, got {len(b)} baseline and {len(t)} treated")
     return b, t, tuple(range(len(b))), (None,) * len(b)
 
-# %% ../nbs/12_stats.ipynb #3969b855
 def paired_test(baseline, treated, level: float = 0.95, drop_unpaired: bool = False, exact_max_n: int = 20,
                 n_resamples: int = 100_000, seed: int = 0) -> PairedResult:
     "Paired t interval and sign-flip p-value; records are paired by seeds, plain lists by position."
@@ -518,7 +503,6 @@ def _loss_matrix(values, name: str) -> np.ndarray:
         raise ValueError(f"{name} holds non-finite losses at {np.argwhere(~np.isfinite(y))[:5].tolist()}")
     return y
 
-# %% ../nbs/12_stats.ipynb #dd3c7094
 def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
     "How often each of `n` items is drawn in each of `n_boot` bootstrap resamples: shape (n_boot, n)."
     draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
@@ -614,7 +598,6 @@ def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> tuple:
     high = proportion_confint(wins + ties, n, alpha=1 - level, method="beta")[1]
     return float(np.nan_to_num(low)), float(np.nan_to_num(high, nan=1.0))
 
-# %% ../nbs/12_stats.ipynb #28453a39
 def auc_interval(share, m: int, n: int, level: float = 0.95) -> tuple:
     """Conservative interval for P(arm better) from the Mann–Whitney `share` of m × n unpaired comparisons:
     Clopper–Pearson on min(m, n) trials, since Var(share) ≤ θ(1 − θ)/min(m, n). Vectorised over `share`."""
@@ -631,7 +614,6 @@ def _wins(margin: np.ndarray, threshold: float) -> np.ndarray:
     "1 where baseline − treated exceeds the threshold, ½ on a tie, else 0."
     return (margin > threshold) + 0.5 * (margin == threshold)
 
-# %% ../nbs/12_stats.ipynb #c8ef8411
 def prob_superiority(baseline, treated, threshold: float = 0.0, level: float = 0.95,
                      paired: bool = True) -> SuperiorityResult:
     "P(treated loss < baseline loss − threshold) on a new seed pair (paired) or a new run of each arm (unpaired)."
@@ -673,7 +655,6 @@ def _boot_means(rng, d: np.ndarray, n_boot: int) -> np.ndarray:
         out[a:a + k] = ((rows @ d[a:a + k]) * cols).sum(2) / (n * j)
     return out
 
-# %% ../nbs/12_stats.ipynb #437a8927
 def _covers(lo, hi, truth) -> float: return float(np.mean((lo <= truth) & (truth <= hi)))
 
 # %% ../nbs/12_stats.ipynb #27040895
@@ -741,7 +722,6 @@ def interval_coverage(n_sims: int = 2000, ns=(3, 5, 10), level: float = 0.95, se
                      for k, v in _superiority_cells(rng, shape, n, n_sims, level).items()]
     return pd.DataFrame(rows).assign(n_sims=n_sims, level=level)
 
-# %% ../nbs/12_stats.ipynb #0964e5ca
 def coverage_holds_from(table: pd.DataFrame, floor: float = 0.93) -> dict:
     "Per interval: the smallest simulated n from which every cell covers ≥ `floor` (None: not within the simulated n)."
     out = {}

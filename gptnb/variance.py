@@ -36,7 +36,6 @@ class Component:
     @property
     def sd_ci(self) -> tuple: return tuple(math.sqrt(v) if v == v else v for v in self.ci)
 
-# %% ../nbs/13_variance.ipynb #e654fcf1
 def _chi2_ci(var: float, df: float, level: float) -> tuple:
     return (df * var / sps.chi2.ppf((1 + level) / 2, df), df * var / sps.chi2.ppf((1 - level) / 2, df))
 
@@ -94,7 +93,6 @@ def _one_factor_component(name: str, values, level: float) -> Component:
     var = float(x.var(ddof=1))
     return Component(name, var, _chi2_ci(var, len(x) - 1, level), len(x) - 1)
 
-# %% ../nbs/13_variance.ipynb #1a708e36
 def one_factor_split(init_varied, train_varied, level: float = 0.95) -> VarianceSplit:
     "Design (a): init noise from runs varying only init_seed, training noise from runs varying only train_seed."
     level = check_unit(level, "level")
@@ -120,7 +118,6 @@ def _mls_constants(level: float, d1: float, d2: float) -> tuple:
     return (G1, H1, G2, H2, ((F1 - 1) ** 2 - G1 ** 2 * F1 ** 2 - H2 ** 2) / F1,
             ((1 - F2) ** 2 - H1 ** 2 * F2 ** 2 - G2 ** 2) / F2)
 
-# %% ../nbs/13_variance.ipynb #261356d0
 def mls_interval(m1, d1, c1, m2=0.0, d2=math.inf, c2=0.0, level: float = 0.95) -> tuple:
     "MLS interval for θ = c₁M₁ − c₂M₂ (independent mean squares Mᵢ on dᵢ df), truncated at 0; vectorised over Mᵢ."
     x1, x2 = c1 * np.asarray(m1, float), c2 * np.asarray(m2, float)
@@ -179,7 +176,6 @@ def _two_way_mean_squares(y: np.ndarray) -> tuple:
     ms_ab, df_ab = r * ((cell - ra[:, None] - cb[None, :] + m) ** 2).sum() / ((a - 1) * (b - 1)), (a - 1) * (b - 1)
     return (ms_a, df_a), (ms_b, df_b), (ms_ab, df_ab), cell
 
-# %% ../nbs/13_variance.ipynb #9e0979c3
 def _residual_components(y: np.ndarray, cell, ms_ab: float, df_ab: float, level: float, method: str) -> tuple:
     "`(components, note)` below the main effects of an (a, b, r) grid: the residual, and with r > 1 the interaction."
     a, b, r = y.shape
@@ -298,7 +294,6 @@ class RemlResult:
 
     def __getitem__(self, name): return self.components[name]
 
-# %% ../nbs/13_variance.ipynb #5e022e06
 def _reml_repr(self: RemlResult) -> str:
     comps = ", ".join(f"{k}={v:.4g}" for k, v in self.components.items())
     sm = ", ".join(f"{k}={v:.4g}" for k, v in self.statsmodels.items())
@@ -317,7 +312,6 @@ def _reml_kernels(shape, interaction: bool) -> dict:
     if interaction: z["interaction"] = (idx[0] * shape[1] + idx[1])[:, None] == np.arange(shape[0] * shape[1])[None, :]
     return {n: (m.astype(float) @ m.T.astype(float)) for n, m in z.items()}
 
-# %% ../nbs/13_variance.ipynb #580b1104
 def _reml_profile(eta, y, kernels) -> tuple:
     "(−2·REML log-likelihood with the residual variance profiled out, up to a constant; that residual variance)."
     n = len(y); h = np.eye(n) + sum(math.exp(e) * k for e, k in zip(eta, kernels))
@@ -355,7 +349,6 @@ def _best_face(fits: list, tol: float) -> tuple:
     best = min(f[0] for f in fits)
     return min((f for f in fits if f[0] <= best + tol), key=lambda f: (len(f[1]), f[0]))
 
-# %% ../nbs/13_variance.ipynb #624eaab6
 def _reml_criterion(var: dict, s2: float, y, kernels: dict) -> float:
     "−2·REML log-likelihood (same constant as `_reml_profile`) at given component variances and residual variance."
     n = len(y); h = np.eye(n) + sum(var.get(k, 0.0) / s2 * m for k, m in kernels.items())
@@ -410,7 +403,6 @@ def _split_bars(split: VarianceSplit, scale: str) -> tuple:
     cis = np.array([c.sd_ci if scale == "sd" else c.ci for c in split.components], dtype=float)
     return names, est, cis
 
-# %% ../nbs/13_variance.ipynb #5b9f8544
 def plot_variance_split(split: VarianceSplit, scale: str = "sd", ax=None, title: str | None = None):
     "Bar chart of the variance components (`scale='sd'` or `'var'`) with CI whiskers; returns the Figure."
     if scale not in ("sd", "var"): raise ValueError(f"scale must be 'sd' or 'var', got {scale!r}")
