@@ -98,6 +98,7 @@ def _file_problems(folder: Path, name: str, entry) -> list[str]:
         return [f"{path}: sha256 mismatch: {digest[:16]}… but the manifest says {str(entry['sha256'])[:16]}…"]
     return []
 
+# %% ../nbs/09_checkpoints.ipynb #6dce554f
 def verify_checkpoint(path) -> list[str]:
     "Problems with the checkpoint folder `path`, as sentences naming the file; empty when every file verifies."
     folder, manifest = Path(path), Path(path) / MANIFEST_FILE
@@ -131,6 +132,7 @@ def _pointer_target(root: Path, name: str) -> Path | None:
                          f"(to {target.resolve()}); refusing to read a checkpoint from outside the run folder")
     return target
 
+# %% ../nbs/09_checkpoints.ipynb #415e821c
 def read_pointer(run_dir, name: str = "latest") -> Path | None:
     "The checkpoint folder that `latest` or `best` names; None when there is no such pointer."
     root = checkpoint_root(run_dir)
@@ -155,6 +157,7 @@ def _write_folder(folder: Path, step: int, model_state: dict, state: dict) -> No
     write_json_atomic(folder / MANIFEST_FILE, {"step": step, "files": files})
     _fsync_dir(folder)
 
+# %% ../nbs/09_checkpoints.ipynb #445ac6df
 def _install(tmp: Path, final: Path) -> None:
     "Rename the finished folder `tmp` to `final`, replacing a folder already there."
     aside = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -234,7 +237,7 @@ def _no_latest_error(root: Path) -> CheckpointError:
         f"refusing to restart from step 0. Restore the pointer (e.g. `echo {names[-1]} > {root / 'latest'}`), "
         f"or move or delete {root} to start the run over.")
 
-# %% ../nbs/09_checkpoints.ipynb #cd562422
+# %% ../nbs/09_checkpoints.ipynb #68f176af
 def _first_without_pointer(root: Path) -> Checkpoint | None:
     "No `latest`: nothing, or the first checkpoint killed before its pointers were written; anything else is an error."
     steps = [p for p in root.iterdir() if _step_of(p.name) is not None]
@@ -247,6 +250,7 @@ def _first_without_pointer(root: Path) -> Checkpoint | None:
         return None
     return _read_checkpoint(steps[0])
 
+# %% ../nbs/09_checkpoints.ipynb #817329c2
 def load_checkpoint(run_dir) -> Checkpoint | None:
     "The newest checkpoint of `run_dir` that verifies (warning about each one skipped); None when there is none."
     root = checkpoint_root(run_dir)

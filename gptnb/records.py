@@ -64,6 +64,7 @@ def replacing(path):
         tmp.unlink(missing_ok=True)
         raise
 
+# %% ../nbs/08_records.ipynb #dc1f29f6
 def write_bytes_atomic(path, data: bytes) -> Path:
     "Replace `path` with `data` atomically; on any error the old file is intact and no temporary file is left."
     with replacing(path) as tmp: tmp.write_bytes(data)
@@ -220,6 +221,7 @@ def library_versions() -> dict:
         except importlib.metadata.PackageNotFoundError: v[pkg] = None
     return v
 
+# %% ../nbs/08_records.ipynb #1a8a4309
 def current_job_id() -> str | None:
     "The scheduler's id of this job (a Slurm array task as `<array>_<task>`), None outside a scheduler."
     e = os.environ
