@@ -49,6 +49,7 @@ def did_you_mean(word: str, choices, fmt: str = "{!r}") -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {fmt.format(close[0])}?" if close else ""
 
+# %% ../nbs/17_cli.ipynb #38d7c649
 def run_parameters(pairs, grid_flags: dict | None = None) -> dict:
     "`-p KEY VALUE` pairs as RunSpec fields; an unknown key (or one the sweep's grid sets: `grid_flags`) is an error."
     names = [f.name for f in fields(RunSpec)]
@@ -61,6 +62,7 @@ def run_parameters(pairs, grid_flags: dict | None = None) -> dict:
         out[key] = parse_field(key, text)
     return out
 
+# %% ../nbs/17_cli.ipynb #de420a16
 def _seeds(text: str) -> list: return [parse_value(s) for s in text.split(",") if s.strip()] if text else []
 
 def _options(pairs) -> dict:
@@ -97,7 +99,6 @@ def _grid_options(s) -> None:
     s.add_argument("--data-seeds", default="None", help="comma-separated; None = in order")
     _parameter_option(s, "for every run"); _where_options(s)
 
-# %% ../nbs/17_cli.ipynb #185a752f
 def _executor_options(s) -> None:
     s.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local: processes here; slurm: one job array; debug: in this process, one run at a time")
@@ -253,7 +254,7 @@ def first_decision_pair(alpha: float) -> int:
     "The first pair at which the sequential test can decide anything: its sequence is unbounded before."
     return next(n for n in range(2, 10_000) if math.isfinite(float(cs_threshold(n, alpha))))
 
-# %% ../nbs/17_cli.ipynb #1a58bc17
+# %% ../nbs/17_cli.ipynb #9d086324
 def _decisions_table(results: dict) -> str:
     rows = [f"{'intervention':<28} {'decision':>10} {'pairs':>5} {'mean diff':>10}  confidence sequence"]
     for name, r in results.items():
@@ -261,6 +262,7 @@ def _decisions_table(results: dict) -> str:
                     f"{'  (unbounded before pair ' + str(first_decision_pair(r.alpha)) + ')' if math.isinf(r.cs[0]) else ''}")
     return "\n".join(rows)
 
+# %% ../nbs/17_cli.ipynb #47e6b3aa
 def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alpha: float = 0.05,
                       margin: float | None = None) -> dict:
     "Run seed pairs one at a time, each intervention until `sequential_test` decides it; their final results."
@@ -346,7 +348,6 @@ def _sweep_or_plan(a, sweep: Sweep, res: Resources) -> int:
         print(f"{r['outcome']:>11}  {r['run_name']}  {loss}  {r.get('job_id') or ''}  {r['error'] or ''}")
     return EXIT_COMPLETE if all(r["outcome"] in ("complete", "skipped", "submitted") for r in results) else EXIT_FAILED
 
-# %% ../nbs/17_cli.ipynb #d6f95247
 def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
     if a.executor == "slurm":
         raise ValueError("--until-decided waits for each pair before choosing the next, so it needs --executor local "
@@ -358,7 +359,7 @@ def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
     if hint: print(hint)
     return EXIT_COMPLETE
 
-# %% ../nbs/17_cli.ipynb #36a46300
+# %% ../nbs/17_cli.ipynb #e3e00d7a
 def pairs_to_decide(diffs, alpha: float) -> int | None:
     "Seed pairs about enough (80% power at the observed mean and SD) for the sequential test to decide; None if unknown."
     d = [float(x) for x in diffs]
@@ -366,6 +367,7 @@ def pairs_to_decide(diffs, alpha: float) -> int | None:
     fixed = seeds_needed(abs(statistics.mean(d)), sd, alpha, 0.8, "paired", max_n=100_000)
     return max(fixed, first_decision_pair(alpha), len(d) + 1)
 
+# %% ../nbs/17_cli.ipynb #ee5def8f
 def continue_hint(sweep: Sweep, results: dict, a) -> str:
     "For arms still undecided: the pairs likely needed, and the command that goes on from where this one stopped."
     open_arms = [arm for arm, r in results.items() if r.decision == "undecided"]
@@ -384,13 +386,14 @@ def continue_hint(sweep: Sweep, results: dict, a) -> str:
                  f"--alpha {a.alpha:g} --workers {a.workers}" + (f" --margin {a.margin:g}" if a.margin is not None else ""))
     return "\n".join(lines)
 
-# %% ../nbs/17_cli.ipynb #e3e00d7a
+# %% ../nbs/17_cli.ipynb #c9abbc06
 def _extend(seeds: list, total: int) -> str:
     "A seed list of several integers extended with the next integers to `total` pairs; one seed serves all pairs."
     if len(seeds) > 1 and len(seeds) < total and all(isinstance(x, int) for x in seeds):
         seeds = seeds + list(range(max(seeds) + 1, max(seeds) + 1 + total - len(seeds)))
     return ",".join(map(str, seeds))
 
+# %% ../nbs/17_cli.ipynb #64ae4bfc
 def _report_main(a) -> int:
     table, notes = report_table(a.sweep_dir, a.baseline, a.alpha, a.margin)
     if not a.no_notebook:
@@ -411,7 +414,6 @@ def _status_main(a) -> int:
     print(f"{done} of {len(rows)} runs complete")
     return EXIT_COMPLETE if done == len(rows) else EXIT_FAILED
 
-# %% ../nbs/17_cli.ipynb #2712827a
 def _find_microbatch_main(a) -> int:
     spec = RunSpec(**run_parameters(a.parameter)).validate()
     size, trials = find_microbatch(spec, a.limit)
@@ -459,7 +461,7 @@ def losses_by_arm(rows) -> dict:
         arms[arm][seed] = loss
     return arms
 
-# %% ../nbs/17_cli.ipynb #1794281a
+# %% ../nbs/17_cli.ipynb #b142fdfb
 def target_table(arms: dict, target: float, alpha: float) -> list:
     "Per arm, `one_sample_test` of its losses below `target` (fixed and sequential)."
     rows = []
@@ -476,6 +478,7 @@ def _format_target(rows: list, target: float) -> str:
                      f"{format_p(r['p_signflip']):>8} {r['sequential']:>10}  {r['stop']}")
     return "\n".join(lines)
 
+# %% ../nbs/17_cli.ipynb #dbfd72b6
 def _decide_main(a) -> int:
     arms = losses_by_arm(read_loss_rows(a.losses))
     if a.target is not None:
@@ -492,7 +495,7 @@ def _decide_main(a) -> int:
     print(table_json(table) if a.json else format_table(table, baseline=a.baseline))
     return EXIT_COMPLETE
 
-# %% ../nbs/17_cli.ipynb #b142fdfb
+# %% ../nbs/17_cli.ipynb #1fe4bda4
 COMMANDS = {"run": _run_main, "sweep": _sweep_main, "status": _status_main, "evaluate": run_evaluate,
             "find-microbatch": _find_microbatch_main, "tensorboard": _tensorboard_main,
             "report": _report_main, "decide": _decide_main}
@@ -506,6 +509,7 @@ def install_hint(e: ImportError) -> str:
     if name in EXTRAS: return f'; install it: pip install "{EXTRAS[name]}"'
     return f"; install it: pip install {name} (it comes with gptnb: pip install gptnb)" if name else ""
 
+# %% ../nbs/17_cli.ipynb #9d2a7761
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["sweep", "status"]: argv = ["status", *argv[2:]]   # `gptnb sweep status NAME`

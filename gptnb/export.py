@@ -48,7 +48,6 @@ def write_curves(writer, metrics: dict) -> int:
             if not math.isnan(v): writer.add_scalar(tag, float(v), int(s))
     return int(metrics["step"][-1]) if len(metrics["step"]) else 0
 
-# %% ../nbs/16_export.ipynb #21b962ec
 def write_hparams(writer, rec: dict, step: int) -> None:
     "Add a run's hparams session, and a complete run's final losses as scalars at `step`."
     from torch.utils.tensorboard.summary import hparams

@@ -35,7 +35,6 @@ def planned_runs(folder) -> list:
     names = [n for g in json.loads(log.read_text()).get("grids", []) for n in g.get("runs", [])]
     return list(dict.fromkeys(names))
 
-# %% ../nbs/16a_report.ipynb #c3578177
 def sweep_runs(folder) -> dict:
     "`{'complete': [records], 'failed': [records], 'missing': [run names]}` of a sweep folder."
     folder = Path(folder)
@@ -53,7 +52,6 @@ def arm_name(intervention) -> str:
 
 def record_arm(r: Mapping) -> str: return arm_name(r.get("intervention"))
 
-# %% ../nbs/16a_report.ipynb #b574dce6
 def arm_losses(records) -> dict:
     "`{arm: {(init, train, data) seeds: test loss}}` of complete records; the same seeds twice in an arm is an error."
     out = {}
@@ -124,7 +122,6 @@ def _decided(d) -> str:
     if d["decision"] == "undecided": return f"undecided after {d['pairs']} pairs"
     return f"{d['decision']} after {d['pairs']} pairs, {d['wall_min']:.0f} run-minutes"
 
-# %% ../nbs/16a_report.ipynb #4beedd5d
 def _report_notes(runs: Mapping, losses: Mapping, baseline: str) -> list:
     notes = pairing_notes(losses, baseline) + [f"failed: {r.get('run_name')} (status {r.get('status')!r}"
                                                f"{': ' + str(r['error'])[:120] if r.get('error') else ''})"
@@ -155,7 +152,6 @@ COLUMNS = [("arm", "arm"), ("n_pairs", "pairs"), ("mean_diff", "Δ"), ("ci", "95
 
 def _num(x, fmt="{:+.4f}") -> str: return "—" if x is None or x != x else fmt.format(x)
 
-# %% ../nbs/16a_report.ipynb #f6bf4c7a
 def format_table(table: pd.DataFrame, notes=(), baseline: str = "baseline") -> str:
     "The report table as text, its sign convention in the header, the notes (unpaired, failed, missing) below."
     t = pd.DataFrame({"arm": table.arm, "n_pairs": table.n_pairs, "mean_diff": table.mean_diff.map(_num),
@@ -214,7 +210,6 @@ def _arm_metric_rows(records, folder=None) -> dict:
         if f.is_file(): by_arm.setdefault(record_arm(r), []).append(read_metric_rows(f))
     return by_arm
 
-# %% ../nbs/16a_report.ipynb #30804052
 def plot_curves(records, folder=None, key: str = "loss", ax=None):
     "Each arm's training curve: the mean over its seeds and a min–max band (metrics.jsonl in `folder`/run name)."
     import matplotlib.pyplot as plt
@@ -260,7 +255,6 @@ def report_notebook() -> Path:
     import importlib.resources
     return Path(str(importlib.resources.files("gptnb") / "notebooks" / "report.ipynb"))
 
-# %% ../nbs/16a_report.ipynb #38e3a0ed
 def render_report(folder, baseline: str = "baseline", alpha: float = 0.05, margin: float | None = None) -> tuple:
     "Execute the report notebook on a sweep folder: (report.ipynb, report.html) written into it."
     import nbformat, papermill as pm

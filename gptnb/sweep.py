@@ -110,7 +110,7 @@ def dataset_dir_here(dataset_dir):
     raise FileNotFoundError(f"dataset_dir={dataset_dir!r} {what}: give a folder of token files (03_datasets) or a "
                             f"Hugging Face dataset id marked as one, hf:owner/name{hint}")
 
-# %% ../nbs/11_sweep.ipynb #ad40e59c
+# %% ../nbs/11_sweep.ipynb #37013a11
 def _seed_list(seeds, name: str) -> list:
     seeds = list(seeds) if isinstance(seeds, (list, tuple)) else [seeds]
     if not seeds: raise ValueError(f"{name} is empty; give at least one seed (or None)")
@@ -119,6 +119,7 @@ def _seed_list(seeds, name: str) -> list:
 
 GRID_FIELDS = ("run_name", "run_dir", "preset", "intervention", "init_seed", "train_seed", "data_seed", "restart")
 
+# %% ../nbs/11_sweep.ipynb #b67c38b4
 @dataclass
 class Sweep:
     name: str
@@ -181,7 +182,7 @@ def identity_differences(spec: RunSpec, rec: dict, gptnb_version: str | None) ->
         mine.pop("gptnb_version"); mine.pop("gptnb_code")
     return {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
 
-# %% ../nbs/11_sweep.ipynb #f790f657
+# %% ../nbs/11_sweep.ipynb #aa196146
 def _trained_records(sweep: Sweep) -> list[tuple]:
     "(spec, record, status) of each run of the sweep that is complete or has trained (has metrics)."
     out = []
@@ -198,6 +199,7 @@ def other_commit_warning(sweep: Sweep, trained: list, commit) -> str | None:
     if other: return (f"warning: sweep {sweep.name} reuses {len(other)} complete run(s) recorded at another commit "
                       f"than this code ({commit}): {', '.join(other)}; runs made now are paired with them")
 
+# %% ../nbs/11_sweep.ipynb #689f41fc
 def check_reusable(sweep: Sweep) -> str | None:
     "Refuse (RunMismatch) when a complete or trained run in the sweep's folder is not the run asked for; else warn."
     trained, version = _trained_records(sweep), library_versions()["gptnb"]
@@ -213,7 +215,7 @@ def check_reusable(sweep: Sweep) -> str | None:
     if warning: print(warning, file=sys.stderr)
     return warning
 
-# %% ../nbs/11_sweep.ipynb #8c9e4dfe
+# %% ../nbs/11_sweep.ipynb #a2b02bcc
 LAUNCHERS = ("papermill", "torchrun")
 
 def papermill_command(spec: RunSpec, notebook) -> str:
@@ -297,6 +299,7 @@ def make_executor(kind: str, folder, resources: Resources, nproc: int = 1, name:
     ex.update_parameters(timeout_min=resources.time_min, nodes=resources.nodes, tasks_per_node=nproc)
     return ex
 
+# %% ../nbs/11_sweep.ipynb #7c1bff5f
 def slurm_parameters(resources: Resources, nproc: int = 1, name: str = "gptnb") -> dict:
     "The sbatch settings of one run: a task per rank, its GPUs, CPUs, memory, time limit, partition and extra options."
     p = {"time": resources.time_min, "nodes": resources.nodes, "ntasks_per_node": nproc,
@@ -316,6 +319,7 @@ def resource_warning(sweep: Sweep, resources: Resources) -> str | None:
         return (f"warning: nproc={nproc} without gpus_per_node (--gpus-per-node) asks for {nproc} CPU tasks per "
                 f"node for {resources.time_min} minutes and no GPU; add --gpus-per-node {nproc} to train on GPUs")
 
+# %% ../nbs/11_sweep.ipynb #7f50327b
 def slurm_plan(sweep: Sweep, resources: Resources) -> str:
     "Each missing run with its resources, then the sbatch script of the array that would run them."
     from submitit.slurm.slurm import _make_sbatch_string
@@ -492,6 +496,7 @@ def last_step(run_dir) -> int | None:
         except (ValueError, KeyError, TypeError): continue
     return None
 
+# %% ../nbs/11_sweep.ipynb #3ce3dd79
 def run_progress(run_dir, rec: dict) -> str | None:
     "`k/N`: the step a run has reached, of the steps its record plans; None before its first step."
     k = last_step(run_dir)
@@ -527,6 +532,7 @@ def is_out_of_memory(error: BaseException) -> bool:
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     return isinstance(error, oom) or (isinstance(error, RuntimeError) and "out of memory" in str(error))
 
+# %% ../nbs/11_sweep.ipynb #a9e21e6e
 def largest_fitting(fits, limit: int = 1024) -> tuple[int, list]:
     "The largest size in [1, limit] for which `fits(size)` holds, assuming it fails from some size on; and the trials."
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
