@@ -364,7 +364,8 @@ def pairs_to_decide(diffs, alpha: float) -> int | None:
     "Seed pairs about enough (80% power at the observed mean and SD) for the sequential test to decide; None if unknown."
     d = [float(x) for x in diffs]
     if len(d) < 2 or sum(d) == 0 or (sd := statistics.stdev(d)) == 0: return None
-    fixed = seeds_needed(abs(statistics.mean(d)), sd, alpha, 0.8, "paired", max_n=100_000)
+    try: fixed = seeds_needed(abs(statistics.mean(d)), sd, alpha, 0.8, "paired", max_n=100_000)
+    except ValueError: return None   # a mean of rounding noise: more pairs than anyone would run
     return max(fixed, first_decision_pair(alpha), len(d) + 1)
 
 # %% ../nbs/17_cli.ipynb #ee5def8f

@@ -66,6 +66,7 @@ def seeds_needed(effect: float, sd: float, alpha: float = 0.05, power: float = 0
     _design(design)
     per = 2.0 if design == "two-sample" else 1.0   # two-sample: n = 2·(z·sd/δ)²; paired: n = (z·sd/δ)²
     n = max(2, math.ceil(per * (_z_sum(alpha, power) * sd / effect) ** 2 - 1e-9))
+    if n > max_n: raise ValueError(f"more than max_n={max_n} seeds needed for effect {effect!r} with sd {sd!r}")
     if method == "normal": return n
     if method != "t": raise ValueError(f"method must be 't' or 'normal', got {method!r}")
     while power_of(effect, n, sd, alpha, design) < power:

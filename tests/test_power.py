@@ -161,3 +161,16 @@ def test_unpaired_p_better_has_its_interval():
 
 def test_legend_states_the_unadjusted_alpha_of_more_pairs():
     assert "more_pairs" in P.COMPARE_LEGEND and "unadjusted α" in P.COMPARE_LEGEND
+
+
+def test_an_effect_of_rounding_noise_needs_more_than_max_n_seeds_not_a_crash():
+    # a mean difference of float noise (1e-16) asks for ~1e26 seeds: a ValueError naming max_n, not scipy's TypeError
+    with pytest.raises(ValueError, match="max_n=1000000"): P.seeds_needed(1e-16, 1e-3)
+    with pytest.raises(ValueError, match="max_n=100"): P.seeds_needed(1e-16, 1e-3, method="normal", max_n=100)
+    r = P.one_sample_test([3.281, 3.279], 3.28, alternative="less")   # what `gptnb decide --target 3.28` crashed on
+    assert r["n"] == 2 and math.isnan(r["more_runs"]) and r["sequential"] == "undecided"
+
+
+def test_the_pairs_to_decide_are_unknown_when_the_mean_is_rounding_noise():
+    from gptnb.cli import pairs_to_decide
+    assert pairs_to_decide([0.001, -0.001 + 1e-17], 0.05) is None
