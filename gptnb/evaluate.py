@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 
+from .checks import check_choice, check_count
 from .config import TrainConfig, check_device
 from .datasets import SPLITS, check_token_ids, load_tokens, recorded_dataset_path, resolve_dataset_dir
 from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
@@ -36,20 +37,15 @@ __all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CO
 EVAL_PRECISIONS = ("fp32", "fp16", "bf16")
 AGGREGATES = ("token_mean", "batch_mean")
 
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
-
 # %% ../nbs/07_evaluate.ipynb #e86a65ce
 def _check_protocol_fields(p) -> None:
     "Each field of an `EvalProtocol` valid, or a ValueError naming it, its value and the valid choices."
     if not isinstance(p.name, str) or not p.name: raise ValueError(f"name={p.name!r}: must be a name")
-    if p.split not in SPLITS: raise ValueError(f"split={p.split!r}; valid choices: {SPLITS}")
-    _check_int(p.start_token, "start_token", 0)
-    _check_int(p.sequences, "sequences", 1); _check_int(p.batch_size, "batch_size", 1)
-    if p.context_length is not None: _check_int(p.context_length, "context_length", 1)
-    if p.precision not in EVAL_PRECISIONS: raise ValueError(f"precision={p.precision!r}; valid choices: {EVAL_PRECISIONS}")
-    if p.aggregate not in AGGREGATES: raise ValueError(f"aggregate={p.aggregate!r}; valid choices: {AGGREGATES}")
+    check_choice(p.split, "split", SPLITS)
+    check_count(p.start_token, "start_token", 0)
+    check_count(p.sequences, "sequences"); check_count(p.batch_size, "batch_size")
+    check_count(p.context_length, "context_length", optional=True)
+    check_choice(p.precision, "precision", EVAL_PRECISIONS); check_choice(p.aggregate, "aggregate", AGGREGATES)
     if p.aggregate == "batch_mean" and p.sequences % p.batch_size:
         raise ValueError(f"aggregate='batch_mean' needs equal batches: sequences={p.sequences} is not a "
                          f"multiple of batch_size={p.batch_size}")
@@ -79,7 +75,7 @@ def _replace(self, **changes) -> EvalProtocol:
         raise ValueError(f"unknown EvalProtocol fields {unknown}; valid fields: {valid}")
     if (batches := changes.pop("batches", None)) is not None:
         size = changes.get("batch_size", self.batch_size)
-        _check_int(batches, "batches", 1); _check_int(size, "batch_size", 1)
+        check_count(batches, "batches"); check_count(size, "batch_size")
         changes["sequences"] = batches * size
     return dataclasses.replace(self, **changes)
 
@@ -118,13 +114,13 @@ PROTOCOLS = {
 
 def get_protocol(name: str, **overrides) -> EvalProtocol:
     "A named protocol with some fields overridden (None leaves a field as it is)."
-    if name not in PROTOCOLS: raise ValueError(f"unknown evaluation protocol {name!r}; valid choices: {sorted(PROTOCOLS)}")
+    check_choice(name, "protocol", sorted(PROTOCOLS))
     return PROTOCOLS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
 
 # %% ../nbs/07_evaluate.ipynb #d13c0870
 def windows_protocol(first: int, count: int, context_length: int, batch_size: int) -> EvalProtocol:
     "The `gptnb` protocol on windows `first .. first+count-1` of `context_length` tokens, `batch_size` at a time."
-    _check_int(first, "first", 0)
+    check_count(first, "first", 0)
     return PROTOCOLS["gptnb"].replace(start_token=first * context_length, sequences=count, batch_size=batch_size,
                                       context_length=context_length)
 
@@ -142,8 +138,7 @@ _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 @contextmanager
 def precision_context(precision: str, device):
     "fp32 with autocast off, or fp16 / bf16 autocast; an error where `device` cannot autocast to that dtype."
-    if precision not in EVAL_PRECISIONS: raise ValueError(f"precision={precision!r}; valid choices: {EVAL_PRECISIONS}")
-    device = torch.device(device)
+    check_choice(precision, "precision", EVAL_PRECISIONS); device = torch.device(device)
     if precision == "fp32":
         with torch.autocast(device.type, enabled=False): yield
         return

@@ -185,7 +185,7 @@ def test_evaluate_command_rejects_bad_values_by_name(tmp_path, capsys, flag, val
     assert all(w in err for w in words), err
 
 
-@pytest.mark.parametrize("flags, words", [(["--start-token", "-5"], ["start_token=-5"]),
+@pytest.mark.parametrize("flags, words", [(["--start-token", "-5"], ["start_token must be an integer ≥ 0, got -5"]),
                                           (["--batch-size", "7"], ["sequences=19200", "batch_size=7"]),
                                           (["--device", "tpu"], ["device='tpu'", "valid choices"])])
 def test_evaluate_command_checks_values_before_reading_files(tmp_path, capsys, flags, words):

@@ -148,7 +148,7 @@ def test_a_sweep_keeps_the_users_thread_setting(tmp_path, monkeypatch):
     (["run", "x", "-p", "device", "gpu"], "valid choices"),
     (["run", "x", "-p", "train_overrides", '{"lr": "abc"}'], "TrainConfig.lr='abc'"),
     (["run", "x", "-p", "init_sed", "67"], "init_sed"),
-    (["sweep", "x", "--workers", "0"], "workers=0"),
+    (["sweep", "x", "--workers", "0"], "workers must be an integer ≥ 1, got 0"),
 ])
 def test_bad_input_is_named_before_any_work(tmp_path, args, says):
     res = subprocess.run(["gptnb", *args, "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=ENV)
