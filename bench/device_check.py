@@ -419,7 +419,7 @@ def eval_section(g, args, report):
         proto = g.evaluate.PROTOCOLS["post"]
         n = args.eval_batches
         res.update(protocol=proto.describe(), protocol_batches=proto.batches, timed_batches=n,
-                   code_path="gptnb.evaluate.score (window_losses: batches, fp16 autocast, per-batch .item())",
+                   code_path="gptnb.evaluate.score (_window_losses: batches, fp16 autocast, per-batch .item())",
                    note="synthetic tokens from offset 0 (the protocol reads from token 50,000,000; the offset does "
                         "not change the work); after 2 warm-up batches")
         res["runs"] = []

@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from . import __version__
+from .checks import check_count
 from .config import RunSpec
 from .datasets import is_hf_dataset_id, resolve_dataset_dir
 from .evaluate import add_evaluate_arguments, run_evaluate
@@ -324,7 +325,7 @@ def _run_main(a) -> int:
 
 # %% ../nbs/17_cli.ipynb #5b0ff544
 def _sweep_main(a) -> int:
-    if a.workers < 1: raise ValueError(f"workers={a.workers}: must be a positive integer")
+    check_count(a.workers, "workers")
     sweep = Sweep(a.name, [i for i in a.interventions.split(",") if i], _seeds(a.init_seeds), _seeds(a.train_seeds),
                   _seeds(a.data_seeds), preset=a.preset, root=a.runs_dir,
                   extra=run_parameters(a.parameter, SWEEP_GRID_FLAGS))

@@ -18,6 +18,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
 
 from .model import COMPAT_MODES, ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT_SCHEMES
+from .checks import check_count
 from .seeding import check_seed
 from .interventions import (INTERVENTIONS, POST_INTERVENTIONS, STACKED, Intervention, absolute_references,
                                  apply_configs, intervention_name, parse_interventions)
@@ -80,15 +81,13 @@ def _bad(cfg, name: str, why: str): raise ValueError(f"TrainConfig.{name}={getat
 
 def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
 
+_COUNT_FLOORS = {"micro_batch_size": 1, "batch_size": 1, "train_tokens": 1, "log_every": 1,
+                 "checkpoint_every": 0, "eval_every": 0, "val_sequences": 0, "test_sequences": 0}   # 0: off, or none
+
 def _check_counts(cfg):
-    "Batch sizes and the budget are positive integers; cadences and slice sizes non-negative ones."
-    for name in ("micro_batch_size", "batch_size", "train_tokens"):
-        if not _is_int(getattr(cfg, name)) or getattr(cfg, name) < 1: _bad(cfg, name, "must be a positive integer")
-    for name in ("checkpoint_every", "eval_every", "val_sequences", "test_sequences", "log_every"):
-        if not _is_int(getattr(cfg, name)) or getattr(cfg, name) < 0: _bad(cfg, name, "must be a non-negative integer")
-    if cfg.log_every < 1: _bad(cfg, "log_every", "must be >= 1")
-    if cfg.max_steps is not None and (not _is_int(cfg.max_steps) or cfg.max_steps < 1):
-        _bad(cfg, "max_steps", "must be a positive integer or None")
+    "Batch sizes, the budget and the log cadence are positive integers; the other cadences and slice sizes non-negative."
+    for name, low in _COUNT_FLOORS.items(): check_count(getattr(cfg, name), f"TrainConfig.{name}", low)
+    check_count(cfg.max_steps, "TrainConfig.max_steps", optional=True)
 
 # %% ../nbs/06_config.ipynb #df03c869
 def _check_choices(cfg):
@@ -246,11 +245,6 @@ def check_device(device) -> str:
     return device
 
 # %% ../nbs/06_config.ipynb #3be0b9c3
-def _check_positive(value, name: str, optional: bool = True):
-    if value is None and optional: return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}: must be a positive integer" + (" or None" if optional else ""))
-
 def _check_text(value, name: str):
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValueError(f"{name}={value!r}: must be a non-empty string or None")
@@ -265,8 +259,8 @@ def _validate_run(spec) -> None:
         if getattr(spec, name) is not None: check_seed(getattr(spec, name), name)
     if spec.init_scheme is not None and spec.init_scheme not in INIT_SCHEMES:
         raise ValueError(f"init_scheme={spec.init_scheme!r}; valid choices: {INIT_SCHEMES} or None")
-    for name in ("train_tokens", "max_steps"): _check_positive(getattr(spec, name), name)
-    _check_positive(spec.nproc, "nproc", optional=False)
+    for name in ("train_tokens", "max_steps"): check_count(getattr(spec, name), name, optional=True)
+    check_count(spec.nproc, "nproc")
     for name in ("model_overrides", "train_overrides"):
         if not isinstance(getattr(spec, name), dict): raise ValueError(f"{name}={getattr(spec, name)!r}: must be a dict")
     check_device(spec.device)

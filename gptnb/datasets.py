@@ -22,6 +22,7 @@ import tiktoken
 import torch
 from tqdm import tqdm
 
+from .checks import check_count, check_unit
 from .seeding import check_seed
 from .tokenizer import get_tokenizer, package_dir, tokenizer_identity
 
@@ -31,8 +32,8 @@ __all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIK
            'iter_documents', 'token_dtype', 'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir',
            'portable_dataset_path', 'recorded_dataset_path', 'sha256_file', 'file_state', 'remember_sha256',
            'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset', 'check_tokenizer',
-           'check_positive_int', 'read_tokens_into', 'check_token_ids', 'check_dataset', 'is_hf_dataset_id',
-           'looks_like_hf_id', 'hf_dataset_folder', 'resolve_dataset_dir']
+           'read_tokens_into', 'check_token_ids', 'check_dataset', 'is_hf_dataset_id', 'looks_like_hf_id',
+           'hf_dataset_folder', 'resolve_dataset_dir']
 
 # %% ../nbs/03_datasets.ipynb #329aa97b
 SOURCES = ("embedded",)
@@ -352,11 +353,6 @@ def validation_documents(n_documents: int, val_fraction: float, split_seed: int)
     return np.sort(rng.choice(n_documents, size=n_val, replace=False))
 
 
-def _check_fraction(val_fraction) -> float:
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
-    return float(val_fraction)
-
 # %% ../nbs/03_datasets.ipynb #a009a85e
 def _batched(items: Iterable, n: int) -> Iterator[list]:
     batch = []
@@ -419,7 +415,7 @@ def prepare_token_dataset(source="embedded", out_dir=None, vocab_size: int | Non
                           split_seed: int = 0, force: bool = False) -> Path:
     "Tokenize `source` into `train.safetensors`, `validation.safetensors` and `manifest.json`; return the folder."
     enc = get_tokenizer(vocab_size)
-    val_fraction, split_seed = _check_fraction(val_fraction), check_seed(split_seed, "split_seed")
+    val_fraction, split_seed = check_unit(val_fraction, "val_fraction"), check_seed(split_seed, "split_seed")
     name, source_id = _source_identity(source)
     out_dir = Path(out_dir) if out_dir is not None else default_data_dir() / f"{name}-{enc.name}"
     dtype = token_dtype(enc.n_vocab)
@@ -461,13 +457,6 @@ def check_tokenizer(dataset_dir, enc: tiktoken.Encoding) -> dict:
     return manifest
 
 # %% ../nbs/03_datasets.ipynb #6089b539
-def check_positive_int(value, name: str) -> int:
-    "`value` as an int; a ValueError that names `name` unless it is a positive integer."
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def read_tokens_into(f, out: np.ndarray, path, first_token: int) -> None:
     "Read exactly `out`'s bytes from `f`, which is positioned at token `first_token` of `path`."
     view, got = memoryview(out).cast("B"), 0
@@ -491,7 +480,7 @@ def _token_chunks(path, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
 # %% ../nbs/03_datasets.ipynb #f558bf91
 def check_token_ids(path, vocab_size: int, chunk: int = 1 << 24) -> dict:
     "Raise unless every id in the token file `path` is in `0..vocab_size-1`; return its size, dtype and id range."
-    vocab_size, chunk = check_positive_int(vocab_size, "vocab_size"), check_positive_int(chunk, "chunk")
+    vocab_size, chunk = check_count(vocab_size, "vocab_size"), check_count(chunk, "chunk")
     dtype, n, _ = token_layout(path)
     info = {"path": str(path), "dtype": dtype.name, "tokens": n}
     if dtype.kind == "u" and np.iinfo(dtype).max < vocab_size:  # no value of this dtype can be out of range
@@ -522,7 +511,7 @@ def _split_file(folder: Path, split: str) -> Path:
 
 def check_dataset(dataset_dir, vocab_size: int) -> dict:
     "Raise unless `dataset_dir` has non-empty train and validation token files whose ids fit `vocab_size`."
-    folder, vocab_size = Path(dataset_dir), check_positive_int(vocab_size, "vocab_size")
+    folder, vocab_size = Path(dataset_dir), check_count(vocab_size, "vocab_size")
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {folder} does not exist or is not a folder; it {_DATASET_LAYOUT}")
     if (folder / MANIFEST).is_file():  # a manifest names the vocabulary the files were made for

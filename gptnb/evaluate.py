@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 
+from .checks import check_choice, check_count
 from .config import TrainConfig, check_device
 from .datasets import SPLITS, check_token_ids, load_tokens, recorded_dataset_path, resolve_dataset_dir
 from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
@@ -27,30 +28,24 @@ from .tokenizer import get_tokenizer
 
 # %% auto #0
 __all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CONFIG_FILES', 'OVERRIDES', 'SMOKE_PROMPT',
-           'EvalProtocol', 'get_protocol', 'sequence_windows', 'precision_context', 'window_losses', 'eval_loss',
-           'Score', 'window_length', 'score', 'score_dataset', 'test_slice_score', 'test_slice_loss', 'test_loss',
-           'read_model_config', 'check_run_weights', 'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model',
-           'score_run', 'evaluate_run', 'add_evaluate_arguments', 'eval_device', 'evaluate_checkpoint', 'run_evaluate',
-           'evaluate_main', 'smoke_test', 'compare_weights', 'unigram_entropy']
+           'EvalProtocol', 'get_protocol', 'windows_protocol', 'sequence_windows', 'precision_context', 'Score',
+           'window_length', 'split_tokens', 'score', 'read_model_config', 'check_run_weights', 'locate_checkpoint',
+           'checkpoint_state', 'load_checkpoint_model', 'score_run', 'add_evaluate_arguments', 'eval_device',
+           'evaluate_checkpoint', 'run_evaluate', 'evaluate_main', 'smoke_test', 'compare_weights', 'unigram_entropy']
 
 # %% ../nbs/07_evaluate.ipynb #7e82b4c5
 EVAL_PRECISIONS = ("fp32", "fp16", "bf16")
 AGGREGATES = ("token_mean", "batch_mean")
 
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
-
 # %% ../nbs/07_evaluate.ipynb #e86a65ce
 def _check_protocol_fields(p) -> None:
     "Each field of an `EvalProtocol` valid, or a ValueError naming it, its value and the valid choices."
     if not isinstance(p.name, str) or not p.name: raise ValueError(f"name={p.name!r}: must be a name")
-    if p.split not in SPLITS: raise ValueError(f"split={p.split!r}; valid choices: {SPLITS}")
-    _check_int(p.start_token, "start_token", 0)
-    _check_int(p.sequences, "sequences", 1); _check_int(p.batch_size, "batch_size", 1)
-    if p.context_length is not None: _check_int(p.context_length, "context_length", 1)
-    if p.precision not in EVAL_PRECISIONS: raise ValueError(f"precision={p.precision!r}; valid choices: {EVAL_PRECISIONS}")
-    if p.aggregate not in AGGREGATES: raise ValueError(f"aggregate={p.aggregate!r}; valid choices: {AGGREGATES}")
+    check_choice(p.split, "split", SPLITS)
+    check_count(p.start_token, "start_token", 0)
+    check_count(p.sequences, "sequences"); check_count(p.batch_size, "batch_size")
+    check_count(p.context_length, "context_length", optional=True)
+    check_choice(p.precision, "precision", EVAL_PRECISIONS); check_choice(p.aggregate, "aggregate", AGGREGATES)
     if p.aggregate == "batch_mean" and p.sequences % p.batch_size:
         raise ValueError(f"aggregate='batch_mean' needs equal batches: sequences={p.sequences} is not a "
                          f"multiple of batch_size={p.batch_size}")
@@ -80,7 +75,7 @@ def _replace(self, **changes) -> EvalProtocol:
         raise ValueError(f"unknown EvalProtocol fields {unknown}; valid fields: {valid}")
     if (batches := changes.pop("batches", None)) is not None:
         size = changes.get("batch_size", self.batch_size)
-        _check_int(batches, "batches", 1); _check_int(size, "batch_size", 1)
+        check_count(batches, "batches"); check_count(size, "batch_size")
         changes["sequences"] = batches * size
     return dataclasses.replace(self, **changes)
 
@@ -119,8 +114,15 @@ PROTOCOLS = {
 
 def get_protocol(name: str, **overrides) -> EvalProtocol:
     "A named protocol with some fields overridden (None leaves a field as it is)."
-    if name not in PROTOCOLS: raise ValueError(f"unknown evaluation protocol {name!r}; valid choices: {sorted(PROTOCOLS)}")
+    check_choice(name, "protocol", sorted(PROTOCOLS))
     return PROTOCOLS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+
+# %% ../nbs/07_evaluate.ipynb #d13c0870
+def windows_protocol(first: int, count: int, context_length: int, batch_size: int) -> EvalProtocol:
+    "The `gptnb` protocol on windows `first .. first+count-1` of `context_length` tokens, `batch_size` at a time."
+    check_count(first, "first", 0)
+    return PROTOCOLS["gptnb"].replace(start_token=first * context_length, sequences=count, batch_size=batch_size,
+                                      context_length=context_length)
 
 # %% ../nbs/07_evaluate.ipynb #a541197c
 def sequence_windows(tokens, first: int, count: int, context_length: int,
@@ -136,8 +138,7 @@ _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 @contextmanager
 def precision_context(precision: str, device):
     "fp32 with autocast off, or fp16 / bf16 autocast; an error where `device` cannot autocast to that dtype."
-    if precision not in EVAL_PRECISIONS: raise ValueError(f"precision={precision!r}; valid choices: {EVAL_PRECISIONS}")
-    device = torch.device(device)
+    check_choice(precision, "precision", EVAL_PRECISIONS); device = torch.device(device)
     if precision == "fp32":
         with torch.autocast(device.type, enabled=False): yield
         return
@@ -150,40 +151,29 @@ def precision_context(precision: str, device):
 
 # %% ../nbs/07_evaluate.ipynb #341d94a8
 @torch.no_grad()
-def window_losses(model, tokens, start_token: int, count: int, context_length: int, batch_size: int,
-                  precision: str = "fp32", aggregate: str = "token_mean", device=None,
-                  per_sequence: bool = True) -> tuple[float, np.ndarray | None]:
-    "The aggregate loss of `count` windows from `start_token`, and each window's mean token loss (float64; None without `per_sequence`)."
-    if aggregate not in AGGREGATES: raise ValueError(f"aggregate={aggregate!r}; valid choices: {AGGREGATES}")
-    device = next(model.parameters()).device if device is None else torch.device(device)
+def _window_losses(model, tokens, protocol: EvalProtocol, context_length: int, device,
+                   per_sequence: bool) -> tuple[float, np.ndarray | None]:
+    "The protocol's aggregate loss, and each window's mean token loss (float64; None without `per_sequence`)."
+    p, device = protocol, next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     total, n, batch_means, sequences = 0.0, 0, [], []
     try:
-        with precision_context(precision, device):
-            for i in range(0, count, batch_size):
-                x, y = sequence_windows(tokens, i, min(batch_size, count - i), context_length, start_token)
+        with precision_context(p.precision, device):
+            for i in range(0, p.sequences, p.batch_size):
+                x, y = sequence_windows(tokens, i, min(p.batch_size, p.sequences - i), context_length, p.start_token)
                 logits, y = model(x.to(device)).float().flatten(0, 1), y.to(device).flatten()
                 logp = F.log_softmax(logits, dim=1)   # what cross_entropy computes first; read by both reductions
-                if aggregate == "token_mean":
+                if p.aggregate == "token_mean":
                     total += F.nll_loss(logp, y, reduction="sum").item(); n += y.numel()
                 else: batch_means.append(F.nll_loss(logp, y).item())
                 if per_sequence:   # (batch, context_length) token losses, each window's mean
                     sequences.append(F.nll_loss(logp, y, reduction="none").view(x.shape).double().mean(1).cpu().numpy())
     finally: model.train(was_training)
-    loss = total / n if aggregate == "token_mean" else sum(batch_means) / len(batch_means)
+    loss = total / n if p.aggregate == "token_mean" else sum(batch_means) / len(batch_means)
     return loss, np.concatenate(sequences) if per_sequence else None
 
-def eval_loss(model, tokens, first: int, count: int, context_length: int, batch_size: int, device="cpu") -> float:
-    "Mean next-token cross-entropy (nats) over `count` windows from `first`, in fp32 with dropout off."
-    n_windows = (len(tokens) - 1) // context_length
-    if first < 0 or count < 1 or first + count > n_windows:
-        raise ValueError(f"evaluation windows {first}..{first + count - 1} are outside the {n_windows} windows "
-                         f"of {context_length} tokens available")
-    return window_losses(model, tokens, first * context_length, count, context_length, batch_size, device=device,
-                         per_sequence=False)[0]
-
-# %% ../nbs/07_evaluate.ipynb #65f4952e
+# %% ../nbs/07_evaluate.ipynb #f4b19db5
 @dataclass(frozen=True, eq=False)
 class Score:
     "A protocol's loss, and the per-sequence losses whose mean it is (within 1e-6; None when not asked for)."
@@ -199,35 +189,20 @@ def window_length(protocol: EvalProtocol, cfg: GPTConfig) -> int:
                          f"context_length={cfg.context_length}; pass --context-length {cfg.context_length} or less")
     return length
 
-def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, where: str = "the token array",
-          per_sequence: bool = True) -> Score:
-    "Evaluate `model` on a split's 1-D `tokens` under `protocol`, on `device` (default: where the model is)."
-    length = window_length(protocol, model.cfg)
-    protocol.check_tokens(len(tokens), length, where)
-    loss, losses = window_losses(model, tokens, protocol.start_token, protocol.sequences, length, protocol.batch_size,
-                                 protocol.precision, protocol.aggregate, device, per_sequence)
-    return Score(loss, losses, protocol.replace(context_length=length))
-
-def score_dataset(model: GPTModel, dataset_dir, protocol: EvalProtocol, device=None) -> Score:
-    "Evaluate `model` on the protocol's split of a dataset folder."
-    path = Path(dataset_dir) / f"{protocol.split}.safetensors"
+def split_tokens(dataset_dir, protocol: EvalProtocol) -> tuple[np.ndarray, Path]:
+    "The protocol's split of a dataset folder or Hub id (downloaded once), and the file it was read from."
+    path = resolve_dataset_dir(dataset_dir, splits=(protocol.split,)) / f"{protocol.split}.safetensors"
     if not path.is_file(): raise FileNotFoundError(f"{path} is missing: the {protocol.name!r} protocol reads it")
-    return score(model, load_tokens(path), protocol, device, where=str(path))
+    return load_tokens(path), path
 
-# %% ../nbs/07_evaluate.ipynb #0f13a908
-def test_slice_score(model: GPTModel, val_tokens, test_sequences: int, batch_size: int, device="cpu") -> Score:
-    "The `gptnb` protocol on a run's test slice: the first `test_sequences` windows of the validation tokens."
-    return score(model, val_tokens, PROTOCOLS["gptnb"].replace(sequences=test_sequences, batch_size=batch_size), device)
-
-def test_slice_loss(model: GPTModel, val_tokens, test_sequences: int, batch_size: int, device="cpu") -> float:
-    "Loss on the test slice: the first `test_sequences` windows of the validation tokens."
-    return test_slice_score(model, val_tokens, test_sequences, batch_size, device).loss
-
-def test_loss(model: GPTModel, dataset_dir, test_sequences: int = 512, batch_size: int = 16,
-              device="cpu") -> float:
-    "Loss on the test slice of a dataset's validation split, to 6 decimal places."
-    tokens = load_tokens(Path(dataset_dir) / "validation.safetensors")
-    return round(test_slice_loss(model, tokens, test_sequences, batch_size, device), 6)
+def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, per_sequence: bool = True) -> Score:
+    "`model` under `protocol` on a split's 1-D `tokens` or a dataset folder's split, on `device` (default: the model's)."
+    where = "the token array"
+    if isinstance(tokens, (str, Path)): tokens, where = split_tokens(tokens, protocol)
+    length = window_length(protocol, model.cfg)
+    protocol.check_tokens(len(tokens), length, str(where))
+    loss, losses = _window_losses(model, tokens, protocol, length, device, per_sequence)
+    return Score(loss, losses, protocol.replace(context_length=length))
 
 # %% ../nbs/07_evaluate.ipynb #73e1cda2
 CHECKPOINT_FILES = ("model.safetensors", "checkpoints/best/model.safetensors")
@@ -308,13 +283,9 @@ def score_run(run_dir, device="cpu") -> Score:
     run_dir = Path(run_dir)
     record = json.loads((run_dir / "record.json").read_text())
     model = load_checkpoint_model(run_dir / "model.safetensors", device=device)
-    val = load_tokens(Path(recorded_dataset_path(record["dataset"]["path"], run_dir)) / "validation.safetensors")
-    return test_slice_score(model, val, record["train_config"]["test_sequences"],
-                            record["train_config"]["micro_batch_size"], device)
-
-def evaluate_run(run_dir, device="cpu") -> float:
-    "Re-evaluate a finished run's final weights on its test slice (what `record.json` reports, to 6 dp)."
-    return round(score_run(run_dir, device).loss, 6)
+    tcfg = record["train_config"]
+    test_slice = PROTOCOLS["gptnb"].replace(sequences=tcfg["test_sequences"], batch_size=tcfg["micro_batch_size"])
+    return score(model, Path(recorded_dataset_path(record["dataset"]["path"], run_dir)), test_slice, device)
 
 # %% ../nbs/07_evaluate.ipynb #518b813e
 OVERRIDES = ("start_token", "batches", "batch_size", "context_length", "precision")
@@ -348,12 +319,10 @@ def evaluate_checkpoint(checkpoint, dataset_dir, protocol: str = "post", model_c
     protocol, device = get_protocol(protocol, **overrides), eval_device(device)
     weights, cfg = locate_checkpoint(checkpoint, model_config)
     length = window_length(protocol, cfg)
-    path = resolve_dataset_dir(dataset_dir, splits=(protocol.split,)) / f"{protocol.split}.safetensors"
-    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: the {protocol.name!r} protocol reads it")
-    tokens = load_tokens(path)
+    tokens, path = split_tokens(dataset_dir, protocol)
     protocol.check_tokens(len(tokens), length, str(path))
     check_token_ids(path, cfg.vocab_size)
-    return score(load_checkpoint_model(weights, cfg, device), tokens, protocol, device, where=str(path))
+    return score(load_checkpoint_model(weights, cfg, device), tokens, protocol, device)   # tokens checked above
 
 # %% ../nbs/07_evaluate.ipynb #34699626
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -51,8 +51,8 @@ def _check_intervention(iv) -> None:
 def _override_change(name: str, model: dict, train: dict) -> tuple[str, Callable]:
     "The description and the config function of a config-only intervention."
     text = ", ".join([f"model.{k}={v!r}" for k, v in model.items()] + [f"train.{k}={v!r}" for k, v in train.items()])
-    def change(m, t):
-        return (_replace_fields(m, model, f"intervention {name!r}"), _replace_fields(t, train, f"intervention {name!r}"))
+    def change(mcfg, tcfg):
+        return (_replace_fields(mcfg, model, f"intervention {name!r}"), _replace_fields(tcfg, train, f"intervention {name!r}"))
     return text, change
 
 # %% ../nbs/05a_interventions.ipynb #8d561f62
@@ -69,9 +69,9 @@ class Intervention:
 
     def __post_init__(self): _check_intervention(self)
 
-    def apply(self, m: GPTConfig, t):
+    def apply(self, mcfg: GPTConfig, tcfg):
         "The config change alone (the identity when there is none)."
-        return self.config(m, t) if self.config is not None else (m, t)
+        return self.config(mcfg, tcfg) if self.config is not None else (mcfg, tcfg)
 
     @classmethod
     def overrides(cls, name: str, description: str | None = None, model: dict | None = None,
@@ -81,15 +81,15 @@ class Intervention:
         return cls(name, description or (text or "no change"), config=change)
 
 # %% ../nbs/05a_interventions.ipynb #c5da9078
-def _model(**changes): return lambda m, t: (replace(m, **changes), t)
-def _train(**changes): return lambda m, t: (m, replace(t, **changes))
+def _model(**changes): return lambda mcfg, tcfg: (replace(mcfg, **changes), tcfg)
+def _train(**changes): return lambda mcfg, tcfg: (mcfg, replace(tcfg, **changes))
 
-def _cosine(m, t):
-    return m, replace(t, schedule="warmup-cosine", warmup_percent=5, warmup_start_factor=1e-5, min_lr_divisor=10.0)
+def _cosine(mcfg, tcfg):
+    return mcfg, replace(tcfg, schedule="warmup-cosine", warmup_percent=5, warmup_start_factor=1e-5, min_lr_divisor=10.0)
 
-def _raise_lr(m, t): return m, replace(t, lr=round(t.lr * 3.5, 12))
+def _raise_lr(mcfg, tcfg): return mcfg, replace(tcfg, lr=round(tcfg.lr * 3.5, 12))
 
-def _schedule_lr(m, t): return _raise_lr(*_cosine(m, t))
+def _schedule_lr(mcfg, tcfg): return _raise_lr(*_cosine(mcfg, tcfg))
 
 # %% ../nbs/05a_interventions.ipynb #1ead4ccc
 _BASE = [
@@ -139,21 +139,21 @@ def single_hook(interventions, hook: str) -> Intervention | None:
         raise InterventionError(f"{' and '.join(i.name for i in having)} both set the {hook}; combine at most one")
     return having[0] if having else None
 
-def apply_configs(interventions, m: GPTConfig, t):
+def apply_configs(interventions, mcfg: GPTConfig, tcfg):
     "The configs after each intervention's config change, in order."
-    for i in interventions: m, t = call_hook(i, "config", m, t)
-    return m, t
+    for i in interventions: mcfg, tcfg = call_hook(i, "config", mcfg, tcfg)
+    return mcfg, tcfg
 
 # %% ../nbs/05a_interventions.ipynb #4829d8d3
 def combine(name: str, parts, description: str) -> Intervention:
     "One intervention made of `parts` (Intervention objects) applied in order."
     parts = tuple(parts)
     for hook in ("optimizer", "schedule", "loss"): single_hook(parts, hook)
-    def model(net, m, t):
-        for p in parts: net = apply_model_change(p, net, m, t)
+    def model(net, mcfg, tcfg):
+        for p in parts: net = apply_model_change(p, net, mcfg, tcfg)
         return net
     return Intervention(name, description + ": " + " + ".join(p.name for p in parts),
-                        config=lambda m, t: apply_configs(parts, m, t),
+                        config=lambda mcfg, tcfg: apply_configs(parts, mcfg, tcfg),
                         model=model if any(p.model for p in parts) else None,
                         **{h: getattr(single_hook(parts, h), h, None) for h in ("optimizer", "schedule", "loss")})
 

@@ -12,7 +12,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .datasets import SPLITS, check_positive_int, read_tokens_into, token_layout
+from .checks import check_count
+from .datasets import SPLITS, read_tokens_into, token_layout
 from .seeding import check_seed
 
 # %% auto #0
@@ -51,9 +52,9 @@ class TokenBatches:
     def __init__(self, path, batch_size: int, context_length: int, grad_accum: int = 1, world_size: int = 1,
                  rank: int = 0, data_seed: int | None = None, split: str = "train"):
         self.path = token_file(path, split)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.context_length = check_positive_int(context_length, "context_length")
-        self.grad_accum, self.world_size = check_positive_int(grad_accum, "grad_accum"), check_positive_int(world_size, "world_size")
+        self.batch_size = check_count(batch_size, "batch_size")
+        self.context_length = check_count(context_length, "context_length")
+        self.grad_accum, self.world_size = check_count(grad_accum, "grad_accum"), check_count(world_size, "world_size")
         self.rank = _check_rank(rank, self.world_size)
         self.data_seed = None if data_seed is None else check_seed(data_seed, "data_seed")
         self.dtype, self.n_tokens, self._offset = token_layout(self.path)

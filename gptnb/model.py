@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .checks import check_count
+
 # %% auto #0
 __all__ = ['GPT2_SMALL', 'COMPAT_MODES', 'INIT_SCHEMES', 'INIT_DISTRIBUTIONS', 'ConfigDict', 'check_model_shape', 'GPTConfig',
            'check_compat', 'LayerNorm', 'GELU', 'FeedForward', 'MultiHeadAttention', 'fused_attention',
@@ -56,9 +58,7 @@ class ConfigDict:
 def check_model_shape(cfg) -> None:
     "Positive integer sizes, heads that divide the width, a dropout rate in [0, 1); each error names the value."
     for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        check_count(getattr(cfg, name), f"GPTConfig.{name}")
     if cfg.emb_dim % cfg.n_heads:
         raise ValueError(f"GPTConfig: n_heads={cfg.n_heads} does not divide emb_dim={cfg.emb_dim}; "
                          f"valid n_heads are the divisors of {cfg.emb_dim}")
@@ -143,29 +143,29 @@ class MultiHeadAttention(nn.Module):
 
 def fused_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     "gptnb's arithmetic: one fused causal kernel, with attention dropout inside it in training mode."
-    b, t, d = x.shape
-    def heads(proj): return proj(x).view(b, t, att.n_heads, att.head_dim).transpose(1, 2)  # (b, h, t, d/h)
+    b, seq_len, d = x.shape
+    def heads(proj): return proj(x).view(b, seq_len, att.n_heads, att.head_dim).transpose(1, 2)  # (b, h, t, d/h)
     out = F.scaled_dot_product_attention(heads(att.W_query), heads(att.W_key), heads(att.W_value),
                                          dropout_p=att.drop_rate if att.training else 0.0, is_causal=True)
-    return att.out_proj(out.transpose(1, 2).reshape(b, t, d))
+    return att.out_proj(out.transpose(1, 2).reshape(b, seq_len, d))
 
 # %% ../nbs/05_model.ipynb #1e00466d
 def masked_softmax_attention(q, k, v, dropout: nn.Module) -> torch.Tensor:
     "Causal attention the long way: scores, -inf above the diagonal, softmax of scores/√head_dim, dropout, × V."
-    t = q.shape[-2]
+    seq_len = q.shape[-2]
     scores = q @ k.transpose(2, 3)                                            # (b, h, t, t)
-    scores.masked_fill_(torch.ones(t, t, dtype=torch.bool, device=q.device).triu(diagonal=1), -torch.inf)
+    scores.masked_fill_(torch.ones(seq_len, seq_len, dtype=torch.bool, device=q.device).triu(diagonal=1), -torch.inf)
     weights = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1)
     return dropout(weights) @ v
 
 def post_attention(att: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     "The post's sequence of operations: all three projections (key first), then the head views, then attention."
-    b, t, d = x.shape
+    b, seq_len, d = x.shape
     projected = [proj(x) for proj in (att.W_key, att.W_query, att.W_value)]
-    split = [p.view(b, t, att.n_heads, att.head_dim) for p in projected]
+    split = [p.view(b, seq_len, att.n_heads, att.head_dim) for p in projected]
     k, q, v = [s.transpose(1, 2) for s in split]                              # (b, h, t, d/h)
     out = masked_softmax_attention(q, k, v, att.dropout).transpose(1, 2)
-    return att.out_proj(out.contiguous().view(b, t, d))
+    return att.out_proj(out.contiguous().view(b, seq_len, d))
 
 # %% ../nbs/05_model.ipynb #61416906
 class TransformerBlock(nn.Module):

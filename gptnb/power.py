@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sps
 
-from .stats import (ADJUST_METHODS, adjust_pvalues, as_losses, check_choice, check_count, check_n, check_positive,
-                         check_unit, fmt_number, fmt_percent, format_p)
+from .checks import check_choice, check_count, check_finite, check_positive, check_unit
+from .stats import ADJUST_METHODS, adjust_pvalues, as_losses, fmt_number, fmt_percent, format_p
 
 # %% auto #0
 __all__ = ['DECISIONS', 'SKEW_WARN', 'BET_C', 'BET_GRID', 'COMPARE_COLUMNS', 'COMPARE_LEGEND', 'P_COLUMNS', 'ALTERNATIVES',
@@ -32,7 +32,7 @@ def _design(design: str) -> tuple:
 
 def power_of(effect: float, n: int, sd: float, alpha: float = 0.05, design: str = "two-sample") -> float:
     "Power of the two-sided t-test to detect a true difference `effect` with `n` seeds per arm (or `n` pairs)."
-    effect, sd, n, alpha = check_positive(effect, "effect"), check_positive(sd, "sd"), check_n(n), check_unit(alpha, "alpha")
+    effect, sd, n, alpha = check_positive(effect, "effect"), check_positive(sd, "sd"), check_count(n, "n", 2), check_unit(alpha, "alpha")
     dfn, ncn = _design(design)
     df, nc = dfn(n), effect / sd * ncn(n)
     tc = sps.t.ppf(1 - alpha / 2, df)
@@ -50,7 +50,7 @@ def _z_sum(alpha, power): return sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(powe
 def detectable_effect(n: int, sd: float, alpha: float = 0.05, power: float = 0.8, design: str = "two-sample",
                       method: str = "t") -> float:
     "Smallest true difference detected with probability `power` by `n` seeds per arm (or pairs)."
-    n, sd, (alpha, power) = check_n(n), check_positive(sd, "sd"), _alpha_power(alpha, power)
+    n, sd, (alpha, power) = check_count(n, "n", 2), check_positive(sd, "sd"), _alpha_power(alpha, power)
     ncn = _design(design)[1]
     if method == "normal": return float(_z_sum(alpha, power) * sd / ncn(n))
     if method != "t": raise ValueError(f"method must be 't' or 'normal', got {method!r}")
@@ -110,11 +110,6 @@ def _decide(low, high, margin) -> np.ndarray:
     eq = (low > -margin) & (high < margin) if margin is not None else np.zeros(np.shape(low), bool)
     return np.select([high < 0, low > 0, eq], [0, 1, 2], 3)
 
-def _check_margin(margin):
-    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin < math.inf):
-        raise ValueError(f"margin must be a positive number (loss units) or None, got {margin!r}")
-    return margin
-
 # %% ../nbs/14_power.ipynb #2ad5fceb
 SKEW_WARN = 1.5   # |sample skewness| above which the normal-mixture result warns
 
@@ -132,7 +127,7 @@ def sequential_test(differences, alpha: float = 0.05, margin: float | None = Non
     """'helps', 'hurts', 'equivalent' or 'undecided' from the paired differences Δ = arm − baseline so far; valid when
     checked after every pair. Normal-mixture sequence (normal Δ), or the betting sequence when `value_range` is given."""
     if value_range is not None: return betting_test(differences, value_range, alpha, margin)
-    alpha, margin = check_unit(alpha, "alpha"), _check_margin(margin)
+    alpha, margin = check_unit(alpha, "alpha"), check_positive(margin, "margin", optional=True)
     prior_scale, d = check_positive(prior_scale, "prior_scale"), as_losses(differences, "differences")
     n, mean = len(d), float(d.mean())
     half = float(cs_threshold(n, alpha, prior_scale)) * (d.std(ddof=1) / math.sqrt(n) if n > 1 else math.inf)
@@ -159,7 +154,7 @@ def first_decisions(d, alpha: float = 0.05, margin: float | None = None, prior_s
 def simulate_sequential(effect: float, sd: float, n_sims: int = 2000, max_n: int = 30, alpha: float = 0.05,
                         margin: float | None = None, prior_scale: float = 1.0, seed: int = 0) -> dict:
     "Decision rates (with Monte-Carlo SEs) and mean pairs used by `sequential_test` on simulated Gaussian pairs."
-    sd, alpha, margin = check_positive(sd, "sd"), check_unit(alpha, "alpha"), _check_margin(margin)
+    sd, alpha, margin = check_positive(sd, "sd"), check_unit(alpha, "alpha"), check_positive(margin, "margin", optional=True)
     n_sims, max_n = check_count(n_sims, "n_sims", 2), check_count(max_n, "max_n", 2)
     d = np.random.default_rng(seed).normal(effect, sd, (n_sims, max_n))
     final, used = first_decisions(d, alpha, margin, prior_scale)
@@ -232,7 +227,7 @@ def betting_cs(d, value_range, alpha: float = 0.05, margin: float | None = None,
 # %% ../nbs/14_power.ipynb #5a18ad5c
 def betting_test(differences, value_range, alpha: float = 0.05, margin: float | None = None) -> SequentialResult:
     "The sequential decision from the betting confidence sequence: valid for any distribution of Δ inside `value_range`."
-    alpha, margin = check_unit(alpha, "alpha"), _check_margin(margin)
+    alpha, margin = check_unit(alpha, "alpha"), check_positive(margin, "margin", optional=True)
     d = as_losses(differences, "differences"); lo, hi = check_range(value_range, margin); check_in_range(d, lo, hi)
     low, high = betting_cs(d[None, :], (lo, hi), alpha, margin)
     low, high = float(low[0, -1]), float(high[0, -1])
@@ -350,7 +345,7 @@ def compare_arms(baseline: Mapping, arms: Mapping, alpha: float = 0.05, margin: 
     """Every arm against the baseline, one row each (columns `COMPARE_COLUMNS`). `baseline` and each arm map a seed key
     → test loss; runs are paired on shared keys (unpaired Welch below 2). Δ = arm − baseline; negative Δ helps."""
     alpha, level = check_unit(alpha, "alpha"), check_unit(level, "level")
-    margin = _check_margin(margin); check_choice(adjust, "adjust", ADJUST_METHODS)
+    margin = check_positive(margin, "margin", optional=True); check_choice(adjust, "adjust", ADJUST_METHODS)
     if value_range is not None: value_range = check_range(value_range, margin)
     base = _loss_map(baseline, "baseline")
     if not isinstance(arms, Mapping) or not arms:
@@ -388,11 +383,6 @@ def _sign_flip_one_sided(x: np.ndarray, alternative: str) -> float:
     return float(np.mean(sums <= obs + tol) if alternative == "less" else np.mean(sums >= obs - tol))
 
 # %% ../nbs/14_power.ipynb #99ce09da
-def _check_target(target) -> float:
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) or not math.isfinite(target):
-        raise ValueError(f"target must be a finite loss, got {target!r}")
-    return float(target)
-
 def _one_sample_p_t(x: np.ndarray, target: float, d: np.ndarray, sd: float, alternative: str) -> float:
     "The one-sample t p of x against `target`; with no spread, 0 or 1 from the sign of the shift."
     if sd > 0: return float(sps.ttest_1samp(x, target, alternative=alternative).pvalue)
@@ -409,7 +399,7 @@ def one_sample_test(losses, target: float, alpha: float = 0.05, alternative: str
     """Runs of one arm against a fixed `target` loss: t, sign-flip and Wilcoxon p on loss − target, the sequential
     decision, the detectable effect and the runs still needed. alternative 'less': the arm's loss is below target."""
     x = as_losses(losses, "losses", min_n=2); alpha = check_unit(alpha, "alpha")
-    check_choice(alternative, "alternative", ALTERNATIVES); target = _check_target(target)
+    check_choice(alternative, "alternative", ALTERNATIVES); target = check_finite(target, "target")
     d = x - target; n, sd = len(d), float(d.std(ddof=1))
     if value_range is not None: check_in_range(d, *check_range(value_range), "loss − target")
     p_w = float(sps.wilcoxon(d, alternative=alternative).pvalue) if np.any(d != 0) else 1.0

@@ -154,15 +154,15 @@ def _num(x, fmt="{:+.4f}") -> str: return "—" if x is None or x != x else fmt.
 
 def format_table(table: pd.DataFrame, notes=(), baseline: str = "baseline") -> str:
     "The report table as text, its sign convention in the header, the notes (unpaired, failed, missing) below."
-    t = pd.DataFrame({"arm": table.arm, "n_pairs": table.n_pairs, "mean_diff": table.mean_diff.map(_num),
-                      "ci": [f"[{_num(a)}, {_num(b)}]" for a, b in zip(table.ci_low, table.ci_high)],
-                      "p_t": table.p_t.map(format_p), "p_adjusted": table.p_adjusted.map(format_p),
-                      "verdict": table.verdict, "sequential": table.sequential,
-                      "p_better": table.p_better.map(lambda x: _num(x, "{:.2f}")),
-                      "detectable": table.detectable.map(lambda x: _num(x, "{:.4f}")),
-                      "more_pairs": table.more_pairs.map(lambda x: _num(x, "{:.0f}"))})
-    t.columns = [c[1] for c in COLUMNS]
-    lines = [f"vs {baseline}: {HEADER}", t.to_string(index=False)]
+    shown = pd.DataFrame({"arm": table.arm, "n_pairs": table.n_pairs, "mean_diff": table.mean_diff.map(_num),
+                          "ci": [f"[{_num(a)}, {_num(b)}]" for a, b in zip(table.ci_low, table.ci_high)],
+                          "p_t": table.p_t.map(format_p), "p_adjusted": table.p_adjusted.map(format_p),
+                          "verdict": table.verdict, "sequential": table.sequential,
+                          "p_better": table.p_better.map(lambda x: _num(x, "{:.2f}")),
+                          "detectable": table.detectable.map(lambda x: _num(x, "{:.4f}")),
+                          "more_pairs": table.more_pairs.map(lambda x: _num(x, "{:.0f}"))})
+    shown.columns = [c[1] for c in COLUMNS]
+    lines = [f"vs {baseline}: {HEADER}", shown.to_string(index=False)]
     if "decided_after" in table and any(table.decided_after):
         lines += [f"{a}: {d}" for a, d in zip(table.arm, table.decided_after) if d]
     return "\n".join(lines + list(notes))

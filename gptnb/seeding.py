@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import torch
 
+from .checks import check_count
+
 # %% auto #0
 __all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'deterministic_flags', 'set_deterministic', 'set_compiler_determinism',
            'get_rng_state', 'set_rng_state', 'weights_fingerprint']
@@ -21,12 +23,8 @@ __all__ = ['MAX_SEED', 'check_seed', 'seed_everything', 'deterministic_flags', '
 MAX_SEED = 2**32 - 1
 
 def check_seed(seed, name: str = "seed") -> int:
-    "Return `seed` if it is an integer in [0, 2**32), else raise a `ValueError` that names it."
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r} ({type(seed).__name__})")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed}")
-    return int(seed)
+    "Return `seed` if it is an integer in [0, 2**32), else raise a `ValueError` that names it (`00_checks`)."
+    return check_count(seed, name, 0, MAX_SEED)
 
 # %% ../nbs/01_seeding.ipynb #634dee16
 def seed_everything(seed: int) -> int:

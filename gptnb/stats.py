@@ -14,28 +14,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .checks import check_choice, check_count, check_positive, check_unit
 from .records import read_metrics, read_test_losses
 
 # %% auto #0
 __all__ = ['COVERAGE_HOLDS_FROM', 'ADJUST_METHODS', 'COMPARISON_TESTS', 'BOOT_INTERVALS', 'SIM_SHAPES', 'SIM_CASES',
-           'SIM_SEQUENCES', 'SIM_CELL_SD', 'check_unit', 'record_loss', 'as_losses', 'complete_runs', 'select',
-           'fmt_number', 'fmt_percent', 'format_p', 'coverage_note', 'Summary', 'mean_ci', 'chi2_sd_interval', 'sd_ci',
-           'summarize', 'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'check_positive', 'check_n',
-           'prediction_interval', 'band_coverage', 'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame',
-           'seed_key', 'pair_by_seeds', 'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses',
-           'paired_test', 'WelchResult', 'welch_test', 'check_choice', 'adjust_pvalues', 'pvalue_verdicts',
-           'check_count', 'BootstrapResult', 'boot_t_interval', 'multi_bootstrap', 'sequence_loss_matrix',
-           'SuperiorityResult', 'clopper_pearson', 'auc_interval', 'prob_superiority', 'sim_noise', 'interval_coverage',
-           'coverage_holds_from', 'figure_axes', 'plot_noise_strip', 'plot_loss_curves', 'curve_noise',
-           'plot_curve_noise', 'sd_curve_coverage']
-
-# %% ../nbs/12_stats.ipynb #9a53a53c
-def check_unit(value, name: str) -> float:
-    "Return `value` as a float if it lies strictly between 0 and 1, else raise a `ValueError` naming it."
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0 < float(value) < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
+           'SIM_SEQUENCES', 'SIM_CELL_SD', 'record_loss', 'as_losses', 'complete_runs', 'select', 'fmt_number',
+           'fmt_percent', 'format_p', 'coverage_note', 'Summary', 'mean_ci', 'chi2_sd_interval', 'sd_ci', 'summarize',
+           'NoiseBand', 'noise_band', 'Table', 'group_losses', 'verdicts', 'prediction_interval', 'band_coverage',
+           'k_for_coverage', 'prediction_band', 'band_rule', 'verdict_frame', 'seed_key', 'pair_by_seeds',
+           'same_initial_weights', 'sign_flip_test', 'PairedResult', 'paired_losses', 'paired_test', 'WelchResult',
+           'welch_test', 'adjust_pvalues', 'pvalue_verdicts', 'BootstrapResult', 'boot_t_interval', 'multi_bootstrap',
+           'sequence_loss_matrix', 'SuperiorityResult', 'clopper_pearson', 'auc_interval', 'prob_superiority',
+           'sim_noise', 'interval_coverage', 'coverage_holds_from', 'figure_axes', 'plot_noise_strip',
+           'plot_loss_curves', 'curve_noise', 'plot_curve_noise', 'sd_curve_coverage']
 
 # %% ../nbs/12_stats.ipynb #bb6ea2f3
 def record_loss(record: Mapping) -> float:
@@ -186,8 +178,7 @@ class NoiseBand:
 def noise_band(noise, k: float = 3.0, ddof: int = 0) -> NoiseBand:
     "The band mean ± k·SD of the noise runs' losses (`ddof=0`: the post's population SD; `ddof=1`: Bessel)."
     if ddof not in (0, 1): raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k < math.inf:
-        raise ValueError(f"k must be a positive number, got {k!r}")
+    k = check_positive(k, "k")
     x = as_losses(noise, "noise", min_n=2)
     return NoiseBand(float(x.mean()), float(x.std(ddof=ddof)), float(k), ddof, len(x))
 
@@ -248,20 +239,6 @@ def verdicts(results, band: NoiseBand, baseline: float | None = None, sort: bool
     return Table(("intervention", "n", "loss", "diff", "inside", "direction", "verdict"), tuple(rows))
 
 # %% ../nbs/12_stats.ipynb #b1228fde
-def check_positive(x, name: str) -> float:
-    "`x` as a float if it is a positive finite number, else a `ValueError` naming it."
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not 0 < x < math.inf:
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
-    return float(x)
-
-# %% ../nbs/12_stats.ipynb #07478c7e
-def check_n(n) -> int:
-    "`n` as an int if it is an integer ≥ 2 (seeds per arm, or pairs), else a `ValueError` naming it."
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer ≥ 2 (seeds per arm, or pairs), got {n!r}")
-    return int(n)
-
-# %% ../nbs/12_stats.ipynb #e63ce62d
 def prediction_interval(losses, coverage: float = 0.95) -> tuple:
     "Interval that holds ONE new run's loss with probability `coverage`: mean ± t·s·√(1 + 1/n), s the Bessel SD."
     x, coverage = as_losses(losses, min_n=2), check_unit(coverage, "coverage")
@@ -276,12 +253,12 @@ def _sd_scale(n: int, ddof: int) -> float:
 
 def band_coverage(k: float, n: int, ddof: int = 0) -> float:
     "True probability that one new run lands inside mean ± k·SD of `n` runs (normal losses; `ddof` 0 or 1)."
-    k, n = check_positive(k, "k"), check_n(n)
+    k, n = check_positive(k, "k"), check_count(n, "n", 2)
     return float(2 * sps.t.cdf(k * _sd_scale(n, ddof) * math.sqrt(n / (n + 1)), n - 1) - 1)
 
 def k_for_coverage(coverage: float, n: int, ddof: int = 0) -> float:
     "The k for which mean ± k·SD of `n` runs holds one new run with probability `coverage`."
-    coverage, n = check_unit(coverage, "coverage"), check_n(n)
+    coverage, n = check_unit(coverage, "coverage"), check_count(n, "n", 2)
     return float(sps.t.ppf((1 + coverage) / 2, n - 1) / (_sd_scale(n, ddof) * math.sqrt(n / (n + 1))))
 
 # %% ../nbs/12_stats.ipynb #6c978cda
@@ -353,8 +330,7 @@ def sign_flip_test(diffs, exact_max_n: int = 20, n_resamples: int = 100_000, see
     if len(d) <= exact_max_n:
         sums = _sign_sums(d)
         return float(np.count_nonzero(np.abs(sums) >= obs - tol) / len(sums)), f"exact ({len(sums)} sign patterns)"
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    n_resamples = check_count(n_resamples, "n_resamples")
     rng, hits, left = np.random.default_rng(seed), 0, n_resamples
     while left:
         m = min(left, 10_000); left -= m
@@ -440,11 +416,6 @@ def welch_test(baseline, treated, level: float = 0.95) -> WelchResult:
 ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh"}   # our name → statsmodels' name
 COMPARISON_TESTS = ("paired-t", "sign-flip", "welch")
 
-def check_choice(value, name: str, choices) -> str:
-    "`value` if it is one of `choices`, else a `ValueError` listing them."
-    if value not in choices: raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
 # %% ../nbs/12_stats.ipynb #911a9b68
 def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     "Holm (family-wise error) or Benjamini–Hochberg (`'bh'`, false discovery rate) adjusted p-values."
@@ -485,13 +456,6 @@ def pvalue_verdicts(baseline, arms: Mapping, test: str = "paired-t", adjust: str
     df["verdict"] = np.where(~shown, "not shown", np.where(df["mean_diff"] < 0, "helps", "hurts"))
     df["rule"] = f"{adjust} p ≤ {alpha:g}, {len(df)} tests ({test})"
     return df
-
-# %% ../nbs/12_stats.ipynb #d08ee710
-def check_count(x, name: str, low: int = 1) -> int:
-    "`x` as an int if it is an integer ≥ `low`, else a `ValueError` naming it."
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < low:
-        raise ValueError(f"{name} must be an integer ≥ {low}, got {x!r}")
-    return int(x)
 
 # %% ../nbs/12_stats.ipynb #7b3af1db
 def _loss_matrix(values, name: str) -> np.ndarray:

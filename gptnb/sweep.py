@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm   # the sweep's bar is a terminal's
 
+from .checks import check_count
 from .config import RunSpec, resolve_precision
 from .datasets import is_hf_dataset_id, looks_like_hf_id
 from .interventions import intervention_sources, parse_interventions
@@ -251,13 +252,8 @@ class Resources:
     sbatch: dict = field(default_factory=dict)   # other sbatch options, e.g. {"account": "my-project"}
 
     def __post_init__(self):
-        for name in ("nodes", "parallelism", "time_min"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name}={v!r}: must be a positive integer")
-        for name in ("gpus_per_node", "cpus_per_task", "mem_gb"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise ValueError(f"{name}={v!r}: must be a non-negative integer")
+        for name in ("nodes", "parallelism", "time_min"): check_count(getattr(self, name), name)
+        for name in ("gpus_per_node", "cpus_per_task", "mem_gb"): check_count(getattr(self, name), name, 0, optional=True)
         if not isinstance(self.sbatch, dict): raise ValueError(f"sbatch={self.sbatch!r}: must be a dict of sbatch options")
 
 # %% ../nbs/11_sweep.ipynb #b2eeab51
@@ -412,8 +408,7 @@ def _run_here(jobs: list, logs, desc: str) -> list[dict]:
 def run_sweep(sweep: Sweep, workers: int = 1, notebook=None, executor: str = "local",
               resources: Resources | None = None) -> list[dict]:
     "Run (local, debug) or submit (slurm) every run of `sweep` that is not complete or running elsewhere."
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r}: must be a positive integer")
+    check_count(workers, "workers")
     check_reusable(sweep)   # before any work: a run made with other parameters is never taken for this one
     resources = resources or Resources(parallelism=workers)
     notebook = str(train_notebook(notebook)); check_notebook_runner()
@@ -535,8 +530,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 # %% ../nbs/11_sweep.ipynb #a9e21e6e
 def largest_fitting(fits, limit: int = 1024) -> tuple[int, list]:
     "The largest size in [1, limit] for which `fits(size)` holds, assuming it fails from some size on; and the trials."
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit={limit!r}: must be a positive integer")
+    check_count(limit, "limit")
     trials, good, bad = [], 0, limit + 1
     def trial(size):
         ok = fits(size); trials.append((size, ok)); return ok

@@ -30,7 +30,7 @@ from .config import (RunSpec, TrainConfig, check_device, from_namespace, get_pre
                           resolve_precision)
 from .datasets import (check_dataset, load_manifest, load_tokens, prepare_token_dataset, resolve_dataset_dir,
                             verified_sha256)
-from .evaluate import PROTOCOLS, EvalProtocol, Score, eval_loss, score
+from .evaluate import PROTOCOLS, EvalProtocol, Score, score, windows_protocol
 from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, read_safetensors, save_model
 from .interventions import (Intervention, apply_model_changes, call_hook, intervention_sources,
@@ -367,8 +367,8 @@ def after_step(t: Trainer, row: dict, log: MetricsLog | None, run_dir, started: 
     is_best = False
     if t.tcfg.eval_every and done % t.tcfg.eval_every == 0 and done < t.total_steps and t.env.is_main:
         with doing(f"validation ({t.tcfg.val_sequences:,} sequences)"):
-            val = eval_loss(t.model, t.data.val_tokens, t.data.n_val_windows - t.tcfg.val_sequences,
-                            t.tcfg.val_sequences, t.mcfg.context_length, t.tcfg.micro_batch_size, t.device)
+            val = score(t.model, t.data.val_tokens, windows_protocol(t.data.n_val_windows - t.tcfg.val_sequences,
+                        t.tcfg.val_sequences, t.mcfg.context_length, t.tcfg.micro_batch_size), t.device, per_sequence=False).loss
         log.write({"step": row["step"], "val_loss": val})
         is_best, p.best_val_loss = val < p.best_val_loss, min(val, p.best_val_loss)
     if t.tcfg.compat == "post": due, is_best = post_interval(t, row["step"])

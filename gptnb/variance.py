@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .stats import as_losses, check_choice, check_count, check_unit, figure_axes, fmt_number, fmt_percent, record_loss
+from .checks import check_choice, check_count, check_unit
+from .stats import as_losses, figure_axes, fmt_number, fmt_percent, record_loss
 
 # %% auto #0
 __all__ = ['CI_METHODS', 'SEED_FACTORS', 'MLS_SIM_SDS', 'MLS_SIM_RESIDUAL', 'MLS_SIM_DATA', 'Component', 'VarianceSplit',

@@ -11,8 +11,7 @@ import torch.nn as nn
 from safetensors.torch import save_file, save_model as st_save_model
 
 from gptnb.datasets import load_tokens, save_tokens
-import gptnb.evaluate as ev   # as a module: its test_* functions must not be collected as tests
-from gptnb.evaluate import PROTOCOLS, evaluate_main, load_checkpoint_model, read_model_config, score, score_dataset
+from gptnb.evaluate import PROTOCOLS, evaluate_main, load_checkpoint_model, read_model_config, score, windows_protocol
 from gptnb.model import GPTConfig, GPTModel, save_model
 from post_test_loss_reference import POST_CODE, post_module, reference_batches, reference_test_loss
 from seed_reference import RefGPT
@@ -147,8 +146,8 @@ def test_every_published_model_config_builds_the_posts_model():
 def test_the_gptnb_protocol_is_the_test_slice(tmp_path):
     torch.manual_seed(0); model = GPTModel(GPTConfig(**CFG))
     tokens = load_tokens(_dataset(tmp_path) / "validation.safetensors")
-    s = score_dataset(model, tmp_path, PROTOCOLS["gptnb"].replace(sequences=10, batch_size=4))  # a partial last batch
-    assert s.loss == ev.test_slice_loss(model, tokens, 10, 4)
+    s = score(model, tmp_path, PROTOCOLS["gptnb"].replace(sequences=10, batch_size=4))  # a partial last batch
+    assert s.loss == score(model, tokens, windows_protocol(0, 10, 16, 4)).loss
     x = torch.from_numpy(np.asarray(tokens[:161]).astype(np.int64))
     with torch.no_grad():
         direct = torch.nn.functional.cross_entropy(model.eval()(x[:-1].view(10, 16)).flatten(0, 1), x[1:])
@@ -186,7 +185,7 @@ def test_evaluate_command_rejects_bad_values_by_name(tmp_path, capsys, flag, val
     assert all(w in err for w in words), err
 
 
-@pytest.mark.parametrize("flags, words", [(["--start-token", "-5"], ["start_token=-5"]),
+@pytest.mark.parametrize("flags, words", [(["--start-token", "-5"], ["start_token must be an integer ≥ 0, got -5"]),
                                           (["--batch-size", "7"], ["sequences=19200", "batch_size=7"]),
                                           (["--device", "tpu"], ["device='tpu'", "valid choices"])])
 def test_evaluate_command_checks_values_before_reading_files(tmp_path, capsys, flags, words):

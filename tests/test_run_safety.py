@@ -148,7 +148,7 @@ def test_a_sweep_keeps_the_users_thread_setting(tmp_path, monkeypatch):
     (["run", "x", "-p", "device", "gpu"], "valid choices"),
     (["run", "x", "-p", "train_overrides", '{"lr": "abc"}'], "TrainConfig.lr='abc'"),
     (["run", "x", "-p", "init_sed", "67"], "init_sed"),
-    (["sweep", "x", "--workers", "0"], "workers=0"),
+    (["sweep", "x", "--workers", "0"], "workers must be an integer ≥ 1, got 0"),
 ])
 def test_bad_input_is_named_before_any_work(tmp_path, args, says):
     res = subprocess.run(["gptnb", *args, "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=ENV)
@@ -394,12 +394,12 @@ def test_records_store_no_absolute_paths_and_old_ones_still_read(data, tmp_path)
 
 def test_a_run_whose_dataset_lies_in_the_cache_is_re_scored_from_its_record(data, tmp_path, monkeypatch):
     "The record names the dataset as `$GPTNB_DATA_DIR/…`; re-scoring the run reads it there (the wheel test found it did not)."
-    from gptnb.evaluate import evaluate_run
+    from gptnb.evaluate import score_run
     monkeypatch.setenv("GPTNB_DATA_DIR", str(Path(data).parent))
     rec = run_training(small(data, tmp_path / "runs" / "r", max_steps=2))
     stored = json.loads((tmp_path / "runs" / "r" / "record.json").read_text())
     assert stored["dataset"]["path"] == "$GPTNB_DATA_DIR/" + Path(data).name
-    assert evaluate_run(tmp_path / "runs" / "r") == rec["test_loss"]
+    assert round(score_run(tmp_path / "runs" / "r").loss, 6) == rec["test_loss"]
 
 
 def test_progress_renders_once_when_output_is_not_a_terminal(data, tmp_path, capsys):

@@ -13,7 +13,7 @@ from gptnb.records import RunRecord
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gptnb"
 # the order data flows through the series: a module may import only modules before it
-LAYERS = ["seeding", "tokenizer", "datasets", "loader", "model", "interventions", "config", "evaluate", "records", "checkpoints", "train",
+LAYERS = ["checks", "seeding", "tokenizer", "datasets", "loader", "model", "interventions", "config", "evaluate", "records", "checkpoints", "train",
           "sweep", "stats", "variance", "power", "post", "export", "report", "cli"]
 
 
@@ -50,6 +50,15 @@ def test_no_function_is_longer_than_60_lines():
             for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
             and n.end_lineno - n.lineno + 1 > 60]
     assert long == []
+
+
+def test_the_argument_checks_are_defined_once_in_checks():
+    "A count, positive, finite, unit-interval or choice check is gptnb.checks's; a copy elsewhere is a second definition."
+    names = {"check_count", "check_positive", "check_finite", "check_unit", "check_choice", "check_n",
+             "check_positive_int", "_check_int", "_check_positive", "_check_fraction", "_check_margin", "_check_target"}
+    copies = [f"{module}.{n.name}" for module, tree in _modules().items() if module != "checks"
+              for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in names]
+    assert copies == []
 
 
 def test_modules_import_only_downward_and_no_private_names():

@@ -149,7 +149,7 @@ def test_the_slurm_dry_run_shows_each_runs_resources(tmp_path):
     (["--interventions", "baseline,qkv-bais"], "qkv-bais"),
     (["--init-seeds", ""], "init_seeds is empty"),
     (["--preset", "huge"], "huge"),
-    (["--executor", "slurm", "--time", "0"], "time_min=0"),
+    (["--executor", "slurm", "--time", "0"], "time_min must be an integer ≥ 1, got 0"),
 ])
 def test_a_bad_sweep_stops_before_running_anything(tmp_path, args, message):
     res = gptnb("sweep", "bad", "--runs-dir", tmp_path, *args)
