@@ -147,7 +147,6 @@ def papermill_output_arg(argv: list[str], cwd) -> Path | None:
         if a and not a.startswith("-"): positional.append(a)
     return Path(cwd) / positional[1] if len(positional) > 1 and positional[1] != "-" else None
 
-# %% ../nbs/10a_launch.ipynb #6392f889
 def papermill_output(namespace: dict, parent: int | None = None) -> Path | None:
     "Where papermill writes this notebook: the injected path, else papermill's own argument (Linux); None if unknown."
     if namespace.get("PAPERMILL_OUTPUT_PATH"): return Path(namespace["PAPERMILL_OUTPUT_PATH"])
@@ -199,7 +198,6 @@ def value_text(value) -> str:
     "A run value as command-line text that `parse_field` reads back."
     return json.dumps(value) if isinstance(value, dict) else str(value)
 
-# %% ../nbs/10a_launch.ipynb #86684d3c
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     "One flag per RunSpec field (`init_seed` → `--init-seed`), its help from the field."
     for f in fields(RunSpec):

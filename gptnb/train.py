@@ -357,7 +357,7 @@ def checkpoint(trainer: Trainer, run_dir, is_best: bool) -> None:
         save_checkpoint(run_dir, trainer.progress.step, trainer.model.state_dict(), state, is_best=is_best)
     if env.distributed: dist.barrier()
 
-# %% ../nbs/10_train.ipynb #1d14007f
+# %% ../nbs/10_train.ipynb #3d283c92
 class Diverged(RuntimeError):
     "Too many non-finite steps: the run is recorded as `diverged`."
 
@@ -379,7 +379,6 @@ def accumulate_gradients(trainer: Trainer, step: int) -> torch.Tensor:
         step_loss /= env.world_size
     return step_loss
 
-# %% ../nbs/10_train.ipynb #39c6f73e
 def gradients_finite(model) -> bool:
     return all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
 
@@ -425,7 +424,6 @@ def after_step(trainer: Trainer, row: dict, log: MetricsLog | None, run_dir, sta
         with doing("checkpoint"): checkpoint(trainer, run_dir, is_best)
         progress.elapsed_s = elapsed   # the caller's clock still runs from `started`
 
-# %% ../nbs/10_train.ipynb #828cc165
 def post_interval(trainer: Trainer, step: int) -> tuple[bool, bool]:
     "compat='post': at a boundary, close rank 0's loss interval; returns (checkpoint due, is best)."
     progress, every = trainer.progress, trainer.tcfg.checkpoint_every
@@ -436,7 +434,7 @@ def post_interval(trainer: Trainer, step: int) -> tuple[bool, bool]:
     if is_best: progress.best_train_loss = mean
     return bool(every), is_best
 
-# %% ../nbs/10_train.ipynb #b2ab9fa1
+# %% ../nbs/10_train.ipynb #df1c0338
 def score_held_out(trainer: Trainer, model: GPTModel | None = None, per_sequence: bool = True) -> Score:
     "The run's test loss under its protocol (of `model`, default the run's own), and the loss of each test sequence."
     return score(trainer.model if model is None else model, trainer.data.val_tokens, scoring_protocol(trainer.tcfg),
@@ -449,7 +447,6 @@ def best_checkpoint_model(trainer: Trainer, run_dir) -> tuple[GPTModel, str]:
     model = apply_model_changes(trainer.interventions, GPTModel(mcfg, tcfg.compat), mcfg, tcfg, trainer.spec.init_seed)
     return load_state(model, best.model_state).to(trainer.device), f"best ({best.path.name})"
 
-# %% ../nbs/10_train.ipynb #75d5bede
 def matmul_parameters(model) -> int:
     "N of the FLOPs count: every parameter but the embedding tables (a lookup multiplies nothing), plus a tied head."
     n = sum(p.numel() for p in model.parameters())
