@@ -14,7 +14,7 @@ Each run's wall time is split into phases from timestamps taken from outside the
   data       dataset preparation/identity/checks/loading (`load_run_data`, `dataset_identity`, the notebook's data cell)
   model      building the seeded model and its optimizer (`build_model`, `build_optimizer`)
   training   the optimizer steps (`optimizer_step`, `after_step`)
-  test       test scoring (`run_test_loss`/`run_test_score`, the notebook's evaluation cell: reload + smoke test)
+  test       test scoring (`score_held_out`, the notebook's evaluation cell: reload + smoke test)
   records    the record: claim, start/finish record, weights, fingerprints, charts, the executed notebook's writes
   other      time inside `train` or a cell not covered by the above
 
@@ -54,13 +54,17 @@ RUN = "run"   # not a phase: a run's span when the sweep runs it from its own pr
 # module -> {function: phase}; a function a version lacks is simply not wrapped (the JSON lists what was)
 PHASES = {
     "gptnb.sweep": {"claim_run_folder": "records", "run_notebook": RUN},
+    # the `before` code (9d7e730) had the launcher and the record in gptnb.train, and two test-scoring functions
     "gptnb.train": {"load_run_data": "data", "dataset_identity": "data", "build_model": "model",
                     "build_optimizer": "model", "optimizer_step": "training", "after_step": "training",
-                    "run_test_loss": "test", "run_test_score": "test", "save_model": "records",
+                    "run_test_loss": "test", "run_test_score": "test", "score_held_out": "test", "save_model": "records",
                     "plot_metrics": "records", "start_record": "records", "finish_record": "records",
                     "weights_fingerprint": "records", "hardware": "records", "claim_run_folder": "records",
                     "resume": "records", "notebook_spec": "start-up", "load_run_model": "test",
                     "train": "other", "run_training": "records"},
+    "gptnb.launch": {"dataset_identity": "data", "plot_metrics": "records", "start_record": "records",
+                     "finish_record": "records", "hardware": "records", "claim_run_folder": "records",
+                     "notebook_spec": "start-up", "load_run_model": "test", "run_training": "records"},
     "gptnb.records": {"update_record": "records", "claim_run_folder": "records"},
     "gptnb.evaluate": {"smoke_test": "test", "unigram_entropy": "data"},
     "gptnb.datasets": {"load_tokens": "data"},

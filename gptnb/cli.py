@@ -29,8 +29,8 @@ from .report import format_table, json_value, render_report, report_table, seque
 from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
                          find_microbatch, mixed_code_warning, plan_commands, run_notebook, run_sweep, slurm_plan,
                          sweep_status, train_notebook)
-from .train import (EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, check_nproc, parse_field,
-                         parse_value)
+from .train import check_nproc
+from .launch import EXIT_BAD_INPUT, EXIT_COMPLETE, EXIT_FAILED, EXIT_FOLDER_TAKEN, parse_field, parse_value
 
 # %% auto #0
 __all__ = ['SWEEP_GRID_FLAGS', 'SEED_LISTS', 'LOSS_COLUMNS', 'COMMANDS', 'EXTRAS', 'did_you_mean', 'run_parameters', 'cli_parser',

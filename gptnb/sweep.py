@@ -28,7 +28,9 @@ from .interventions import intervention_sources, parse_interventions
 from .records import (RunFolderBusy, RunFolderTaken, RunRecord, claim_run_folder, git_commit, gptnb_code_sha256,
                            is_complete, is_one_folder_name, keep_executed_notebook, library_versions, lock_holder,
                            read_record, record_and_status, record_status, write_json_atomic)
-from .train import autocast, build_model, build_optimizer, resolve_device, run_training, spec_to_cli, value_text
+from .evaluate import precision_context
+from .train import build_model, build_optimizer, resolve_device
+from .launch import run_training, spec_to_cli, value_text
 
 # %% auto #0
 __all__ = ['RUNNER_INSTALL', 'KERNEL_ARGUMENTS', 'GRID_FIELDS', 'LAUNCHERS', 'EXECUTORS', 'find_train_notebook', 'train_notebook',
@@ -557,7 +559,7 @@ def microbatch_fits(spec: RunSpec, size: int, steps: int = 2) -> bool:
         opt, _, scaler = build_optimizer(model, tcfg, steps, device)
         for _ in range(steps):
             x = torch.randint(mcfg.vocab_size, (size, mcfg.context_length + 1), device=device)
-            with autocast(device, tcfg.precision):
+            with precision_context(tcfg.precision, device):
                 loss = F.cross_entropy(model(x[:, :-1]).flatten(0, 1).float(), x[:, 1:].flatten())
             scaler.scale(loss).backward(); scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
         return True

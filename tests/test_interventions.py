@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from gptnb.config import RunSpec
 from gptnb.records import read_metrics, read_record
-from gptnb.train import EXIT_FOLDER_TAKEN, load_run_model, main, run_training
+from gptnb.launch import EXIT_FOLDER_TAKEN, load_run_model, main, run_training
 from helpers import small_run_kwargs, synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import torch
 from gptnb.config import RunSpec, resolve_precision
 from gptnb.records import read_record, read_records
 from gptnb.sweep import Sweep, run_sweep
-from gptnb.train import run_training
+from gptnb.launch import run_training
 from helpers import small_run_kwargs, synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def small(data, run_dir, max_steps=20, **train_changes) -> RunSpec:
 
 
 def cli(spec: RunSpec) -> list[str]:
-    from gptnb.train import spec_to_cli
+    from gptnb.launch import spec_to_cli
     return [sys.executable, "-m", "gptnb.train", *spec_to_cli(spec)]
 
 
@@ -203,7 +203,7 @@ import os, signal, sys, json
 from pathlib import Path
 import gptnb.checkpoints as ck
 from gptnb.config import RunSpec
-from gptnb.train import run_training
+from gptnb.launch import run_training
 moment = sys.argv[2]
 def kill(): os.kill(os.getpid(), signal.SIGKILL)
 if moment == "before install":
@@ -291,7 +291,7 @@ def test_evaluate_names_a_weights_file_that_is_not_safetensors(data, tmp_path, c
 # issue 19: defects 10, 11 and 14 (the run side)
 
 def test_a_run_name_that_leaves_the_runs_folder_writes_nothing_anywhere(data, tmp_path, monkeypatch):
-    from gptnb.train import main
+    from gptnb.launch import main
     here = tmp_path / "a" / "b"; here.mkdir(parents=True)
     monkeypatch.chdir(here)
     args = ["--dataset-dir", str(data), "--max-steps", "1", "--model-overrides",

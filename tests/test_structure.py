@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gptnb"
 # the order data flows through the series: a module may import only modules before it
 LAYERS = ["checks", "seeding", "tokenizer", "datasets", "loader", "model", "interventions", "config", "evaluate", "records", "checkpoints", "train",
-          "sweep", "stats", "variance", "power", "post", "export", "report", "cli"]
+          "launch", "sweep", "stats", "variance", "power", "post", "export", "report", "cli"]
 
 
 def _default(f):

@@ -11,7 +11,8 @@ from gptnb.config import INTERVENTIONS, POST_INTERVENTIONS
 from gptnb.model import GPTModel, init_weights
 from gptnb.records import read_metrics
 from gptnb.config import RunSpec
-from gptnb.train import launch, run_training, train
+from gptnb.launch import launch, run_training
+from gptnb.train import train
 from helpers import small_run_kwargs, synthetic_dataset
 
 
@@ -162,6 +163,6 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, data):
 
 def test_the_training_command_takes_no_abbreviated_flags(capsys):
     "Issue 19: `--max-step` is a typo, not an abbreviation of `--max-steps`: refused before any work."
-    from gptnb.train import main
+    from gptnb.launch import main
     with pytest.raises(SystemExit) as e: main(["--max-step", "2"])
     assert e.value.code == 2 and "--max-step" in capsys.readouterr().err
