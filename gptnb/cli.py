@@ -24,8 +24,6 @@ from .evaluate import add_evaluate_arguments, run_evaluate
 from .export import write_tensorboard
 from .records import (RunFolderBusy, RunFolderTaken, check_run_name, read_records, record_and_status, record_status,
                            write_text_atomic)
-from .power import compare_arms, cs_threshold, format_p, one_sample_test, seeds_needed, sequential_test
-from .report import format_table, json_value, render_report, report_table, sequential_log, table_json
 from .sweep import (EXECUTORS, GRID_FIELDS, LAUNCHERS, Resources, Sweep, check_notebook_runner, dataset_dir_here,
                          find_microbatch, mixed_code_warning, plan_commands, run_notebook, run_sweep, slurm_plan,
                          sweep_status, train_notebook)
@@ -235,12 +233,14 @@ def paired_differences(sweep: Sweep, intervention: str, pairs: list) -> list:
 # %% ../nbs/17_cli.ipynb #cd444ab8
 def decision_entry(pair: int, seeds: tuple, r) -> dict:
     "One arm's decision after a pair, as strict JSON: an unbounded end of the confidence sequence is null."
+    from gptnb.report import json_value
     return {"pair": pair, "seeds": list(seeds), "decision": r.decision, "n": r.n, "mean": json_value(r.mean),
             "cs": [json_value(r.cs[0]), json_value(r.cs[1])], "method": r.method, "note": r.note}
 
 def write_sequential(folder: Path, alpha: float, margin, histories: dict) -> Path:
     """Merge this sweep's per-arm histories into `sequential.json`: arms decided by earlier invocations on the same
     folder keep theirs (an older `rounds` log is converted), arms run now replace theirs. Strict JSON, no NaN or ∞."""
+    from gptnb.report import sequential_log
     path = folder / "sequential.json"
     arms = {a: {"alpha": None, "margin": None, "history": h} for a, h in sequential_log(folder).items()}
     if path.is_file(): arms.update(json.loads(path.read_text()).get("arms", {}))
@@ -253,6 +253,7 @@ def write_sequential(folder: Path, alpha: float, margin, histories: dict) -> Pat
 
 def first_decision_pair(alpha: float) -> int:
     "The first pair at which the sequential test can decide anything: its sequence is unbounded before."
+    from gptnb.power import cs_threshold
     return next(n for n in range(2, 10_000) if math.isfinite(float(cs_threshold(n, alpha))))
 
 # %% ../nbs/17_cli.ipynb #9d086324
@@ -267,6 +268,7 @@ def _decisions_table(results: dict) -> str:
 def run_until_decided(sweep: Sweep, run_cell, max_seeds: int | None = None, alpha: float = 0.05,
                       margin: float | None = None) -> dict:
     "Run seed pairs one at a time, each intervention until `sequential_test` decides it; their final results."
+    from gptnb.power import sequential_test
     arms = [i for i in sweep.interventions if i != "baseline"]
     if not arms: raise ValueError(f"interventions={sweep.interventions}: name at least one besides the baseline")
     sequential_test([0.0, 1.0], alpha=alpha, margin=margin)   # a bad alpha or margin fails before any run
@@ -363,6 +365,7 @@ def _until_decided_main(a, sweep: Sweep, res: Resources) -> int:
 # %% ../nbs/17_cli.ipynb #e3e00d7a
 def pairs_to_decide(diffs, alpha: float) -> int | None:
     "Seed pairs about enough (80% power at the observed mean and SD) for the sequential test to decide; None if unknown."
+    from gptnb.power import seeds_needed
     d = [float(x) for x in diffs]
     if len(d) < 2 or sum(d) == 0 or (sd := statistics.stdev(d)) == 0: return None
     try: fixed = seeds_needed(abs(statistics.mean(d)), sd, alpha, 0.8, "paired", max_n=100_000)
@@ -397,6 +400,7 @@ def _extend(seeds: list, total: int) -> str:
 
 # %% ../nbs/17_cli.ipynb #64ae4bfc
 def _report_main(a) -> int:
+    from gptnb.report import format_table, render_report, report_table, table_json
     table, notes = report_table(a.sweep_dir, a.baseline, a.alpha, a.margin)
     if not a.no_notebook:
         files = render_report(a.sweep_dir, a.baseline, a.alpha, a.margin)
@@ -466,6 +470,8 @@ def losses_by_arm(rows) -> dict:
 # %% ../nbs/17_cli.ipynb #b142fdfb
 def target_table(arms: dict, target: float, alpha: float) -> list:
     "Per arm, `one_sample_test` of its losses below `target` (fixed and sequential)."
+    from gptnb.power import one_sample_test
+    from gptnb.report import json_value
     rows = []
     for arm, losses in arms.items():
         r = one_sample_test(list(losses.values()), target, alpha=alpha, alternative="less")
@@ -473,6 +479,7 @@ def target_table(arms: dict, target: float, alpha: float) -> list:
     return rows
 
 def _format_target(rows: list, target: float) -> str:
+    from gptnb.power import format_p
     lines = [f"is the mean test loss below {target:g}? (one-sided: Δ = loss − target, negative = below)",
              f"{'arm':<20} {'runs':>4} {'mean Δ':>9} {'p (t)':>8} {'p (sign)':>8} {'sequential':>10}  next"]
     for r in rows:
@@ -482,6 +489,8 @@ def _format_target(rows: list, target: float) -> str:
 
 # %% ../nbs/17_cli.ipynb #dbfd72b6
 def _decide_main(a) -> int:
+    from gptnb.power import compare_arms
+    from gptnb.report import format_table, table_json
     arms = losses_by_arm(read_loss_rows(a.losses))
     if a.target is not None:
         rows = target_table(arms, a.target, a.alpha)

@@ -144,3 +144,10 @@ def test_gptnb_run_streams_its_progress_without_the_kernels_tcp_warning(tmp_path
     assert "running over TCP" not in text and "IPKernelApp" not in text, text[-3000:]
     # the notebook's progress (plain lines: the kernel writes to a pipe, not a terminal) and its lines, as it ran
     assert "p: 2/2 steps, loss" in text and "Training complete" in text, text[-3000:]
+
+
+def test_the_command_line_does_not_load_the_statistics_until_a_command_needs_them():
+    # scipy and pandas (gptnb.power, gptnb.report) cost every `gptnb` command about a second of start-up
+    probe = "import sys, gptnb.cli; print(sorted(m for m in ('gptnb.power', 'gptnb.report', 'scipy', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
