@@ -277,6 +277,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/gptnb', 'doc_host': '', 'g
                                                                                   'gptnb/interventions.py'),
                                      'gptnb.interventions.parse_overrides': ( 'interventions.html#parse_overrides',
                                                                               'gptnb/interventions.py'),
+                                     'gptnb.interventions.recorded_file': ('interventions.html#recorded_file', 'gptnb/interventions.py'),
                                      'gptnb.interventions.sha256_text': ('interventions.html#sha256_text', 'gptnb/interventions.py'),
                                      'gptnb.interventions.single_hook': ('interventions.html#single_hook', 'gptnb/interventions.py')},
             'gptnb.launch': { 'gptnb.launch._free_port': ('launch.html#_free_port', 'gptnb/launch.py'),

@@ -215,3 +215,18 @@ def test_gptnb_sweep_takes_a_relative_file_and_a_command_line_arm(tmp_path, data
     assert gain["status"] == wd["status"] == "complete"
     assert gain["intervention"] == f"{ideas}:gain-sgd" and gain["intervention_sources"][0]["file"] == str(ideas)
     assert (wd["interventions"], wd["train_config"]["weight_decay"], wd["intervention_sources"]) == (["wd"], 0.05, [])
+
+
+def test_a_record_names_a_user_file_without_the_machines_absolute_path(tmp_path, monkeypatch):
+    from gptnb.interventions import intervention_sources, load_intervention
+    (tmp_path / "proj").mkdir(); (tmp_path / "home").mkdir()
+    (tmp_path / "proj" / "ideas.py").write_text("from gptnb.interventions import Intervention\n"
+                                                "mine = Intervention('mine', 'no change')\n")
+    found = load_intervention(str(tmp_path / "proj" / "ideas.py") + ":mine")
+    assert found.source["file"] == str(tmp_path / "proj" / "ideas.py")   # loading still knows where it is
+    def recorded(cwd, home):
+        monkeypatch.chdir(cwd); monkeypatch.setenv("HOME", str(home))
+        return intervention_sources([found])[0]["file"]
+    assert recorded(tmp_path, tmp_path / "home") == "proj/ideas.py"               # inside the working directory
+    assert recorded(tmp_path / "home", tmp_path) == "~/proj/ideas.py"            # inside the home folder
+    assert recorded(tmp_path / "home", tmp_path / "home") == "ideas.py"          # elsewhere: its name; the sha256 says which
