@@ -396,12 +396,12 @@ class RanHere:
         return self.out
 
 def _run_here(jobs: list, logs, desc: str) -> list[dict]:
-    "Each job in turn from this process, what it prints in `logs/<run>.log`; their outcomes in order."
+    "Each job in turn from this process, what it prints added to `logs/<run>.log`; their outcomes in order."
     Path(logs).mkdir(parents=True, exist_ok=True)
     ended = []
     with tqdm(total=len(jobs), desc=desc) as bar:
         for spec, job in jobs:
-            with open(Path(logs) / f"{spec.run_name}.log", "w") as log:
+            with open(Path(logs) / f"{spec.run_name}.log", "a") as log:   # a retry adds to, never erases, the last log
                 with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log): done = RanHere(job)
             ended.append(_outcome(spec, done)); bar.update(1)
     return ended

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from gptnb.config import RunSpec
+from gptnb.interventions import recorded_file
 from gptnb.records import read_metrics, read_record
 from gptnb.launch import EXIT_FOLDER_TAKEN, load_run_model, main, run_training
 from helpers import small_run_kwargs, synthetic_dataset
@@ -62,7 +63,8 @@ def test_a_user_intervention_runs_and_the_record_names_its_source(tmp_path, data
     assert rec["interventions"] == ["qkv-bias", "gain-sgd", "warm", "z-loss"]
     sha = __import__("hashlib").sha256(ideas.read_bytes()).hexdigest()
     assert [(s["name"], s["file"], s["sha256"]) for s in rec["intervention_sources"]] == [
-        (n, str(ideas), sha) for n in ("gain-sgd", "warm", "z-loss")]
+        (n, recorded_file(ideas), sha) for n in ("gain-sgd", "warm", "z-loss")]   # never this machine's absolute path
+    assert not os.path.isabs(recorded_file(ideas)) and recorded_file(ideas).endswith("ideas.py")
     lr = read_metrics(tmp_path / "run")["lr"]
     assert lr[0] == pytest.approx(0.01 / 1) and lr[-1] == pytest.approx(0.01)   # 6 // 4 = 1: full after one step
     model = load_run_model(tmp_path / "run")
@@ -213,7 +215,8 @@ def test_gptnb_sweep_takes_a_relative_file_and_a_command_line_arm(tmp_path, data
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     gain, wd = (read_record(tmp_path / "runs" / "mine" / n) for n in ("tiny-gain-sgd-i1", "tiny-wd-i1"))
     assert gain["status"] == wd["status"] == "complete"
-    assert gain["intervention"] == f"{ideas}:gain-sgd" and gain["intervention_sources"][0]["file"] == str(ideas)
+    recorded = gain["intervention_sources"][0]["file"]   # as the kernel's working directory sees it: never absolute
+    assert gain["intervention"] == f"{ideas}:gain-sgd" and not os.path.isabs(recorded) and recorded.endswith("ideas.py")
     assert (wd["interventions"], wd["train_config"]["weight_decay"], wd["intervention_sources"]) == (["wd"], 0.05, [])
 
 
