@@ -9,16 +9,15 @@ import math
 
 import numpy as np
 
-# %% auto #0
-__all__ = ['check_count', 'check_positive', 'check_finite', 'check_unit', 'check_choice']
-
-# %% ../nbs/00_checks.ipynb #d70511d3
 def _is_int(value) -> bool: return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 def _or_none(optional: bool) -> str: return " or None" if optional else ""
+
+# %% auto #0
+__all__ = ['check_count', 'check_positive', 'check_finite', 'check_unit', 'check_choice']
 
 # %% ../nbs/00_checks.ipynb #03f5f942
 def check_count(value, name: str, low: int = 1, high: int | None = None, optional: bool = False) -> int | None:
