@@ -202,11 +202,16 @@ def split(intervals: list[tuple], lo: float, hi: float) -> dict:
     return out
 
 
+def role(p: dict) -> str:
+    "What a logged process was, from its command line."
+    cmd = " ".join(p["cmd"])
+    return "job" if "submitit" in cmd else "kernel" if "ipykernel" in cmd else "sweep" if "sweep" in cmd else "other"
+
+
 def run_spans(events: list, sweep: dict, children: dict, family) -> list[tuple]:
     """(start, end, pids, process spans) of each run: a job process the sweep started (submitit's controller, its
     worker and the kernel), or, when the sweep runs each job from its own process, its `run_notebook` call and the
     kernel it started."""
-    def role(p): return "job" if "submitit" in " ".join(p["cmd"]) else "other"
     jobs = sorted((p for p in children.get(sweep["pid"], []) if role(p) == "job" and p["end"]), key=lambda p: p["start"])
     if jobs:
         return [(j["start"], j["end"], {m["pid"] for m in family(j)},
@@ -229,9 +234,6 @@ def analyse(events_path: Path, runs_dir: Path) -> dict:
         if e["kind"] == "start": procs[e["pid"]] = {**e, "end": None}
     for e in events:
         if e["kind"] == "end" and e["pid"] in procs: procs[e["pid"]]["end"] = e["end"]
-    def role(p):
-        cmd = " ".join(p["cmd"])
-        return "job" if "submitit" in cmd else "kernel" if "ipykernel" in cmd else "sweep" if "sweep" in cmd else "other"
     sweep = next(p for p in procs.values() if role(p) == "sweep")
     children = {}
     for p in procs.values(): children.setdefault(p["ppid"], []).append(p)
