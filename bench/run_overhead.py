@@ -57,7 +57,8 @@ PHASES = {
     # the `before` code (9d7e730) had the launcher and the record in gptnb.train, and two test-scoring functions
     "gptnb.train": {"load_run_data": "data", "dataset_identity": "data", "build_model": "model",
                     "build_optimizer": "model", "optimizer_step": "training", "after_step": "training",
-                    "run_test_loss": "test", "run_test_score": "test", "score_held_out": "test", "save_model": "records",
+                    "run_test_loss": "test", "run_test_score": "test", "score_held_out": "test",
+                    "validation_loss": "test", "save_model": "records",
                     "plot_metrics": "records", "start_record": "records", "finish_record": "records",
                     "weights_fingerprint": "records", "hardware": "records", "claim_run_folder": "records",
                     "resume": "records", "notebook_spec": "start-up", "load_run_model": "test",

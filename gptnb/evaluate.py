@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import json
 import math
+import platform
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +31,10 @@ from .tokenizer import get_tokenizer
 # %% auto #0
 __all__ = ['EVAL_PRECISIONS', 'AGGREGATES', 'PROTOCOLS', 'CHECKPOINT_FILES', 'CONFIG_FILES', 'OVERRIDES', 'SMOKE_PROMPT',
            'EvalProtocol', 'get_protocol', 'windows_protocol', 'sequence_windows', 'precision_context', 'Score',
-           'window_length', 'split_tokens', 'score', 'read_model_config', 'check_run_weights', 'locate_checkpoint',
-           'checkpoint_state', 'load_checkpoint_model', 'score_run', 'add_evaluate_arguments', 'eval_device',
-           'evaluate_checkpoint', 'run_evaluate', 'evaluate_main', 'smoke_test', 'compare_weights', 'unigram_entropy']
+           'window_length', 'split_tokens', 'score', 'keep_freed_memory', 'read_model_config', 'check_run_weights',
+           'locate_checkpoint', 'checkpoint_state', 'load_checkpoint_model', 'score_run', 'add_evaluate_arguments',
+           'eval_device', 'evaluate_checkpoint', 'run_evaluate', 'evaluate_main', 'smoke_test', 'compare_weights',
+           'unigram_entropy']
 
 # %% ../nbs/07_evaluate.ipynb #7e82b4c5
 EVAL_PRECISIONS = ("fp32", "fp16", "bf16")
@@ -204,6 +207,15 @@ def score(model: GPTModel, tokens, protocol: EvalProtocol, device=None, per_sequ
     loss, losses = _window_losses(model, tokens, protocol, length, device, per_sequence)
     return Score(loss, losses, protocol.replace(context_length=length))
 
+# %% ../nbs/07_evaluate.ipynb #fede916f
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers in glibc's malloc.h
+
+def keep_freed_memory(limit: int = 1 << 30) -> bool:
+    "Let glibc serve blocks up to `limit` bytes from its heap and keep them when freed; False where libc is not glibc."
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc": return False
+    libc = ctypes.CDLL("libc.so.6")
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, limit))
+
 # %% ../nbs/07_evaluate.ipynb #73e1cda2
 CHECKPOINT_FILES = ("model.safetensors", "checkpoints/best/model.safetensors")
 CONFIG_FILES = ("config.json", "model.json")
@@ -322,6 +334,7 @@ def evaluate_checkpoint(checkpoint, dataset_dir, protocol: str = "post", model_c
     tokens, path = split_tokens(dataset_dir, protocol)
     protocol.check_tokens(len(tokens), length, str(path))
     check_token_ids(path, cfg.vocab_size)
+    keep_freed_memory()   # batch after batch of logits reuse one block of memory
     return score(load_checkpoint_model(weights, cfg, device), tokens, protocol, device)   # tokens checked above
 
 # %% ../nbs/07_evaluate.ipynb #34699626

@@ -202,7 +202,7 @@ def check_still_held(run_dir) -> None:
                             f"one has ended (killed?); stopping without writing anything more there")
 
 # %% ../nbs/08_records.ipynb #ceb00475
-RECORD_SCHEMA = 2
+RECORD_SCHEMA = 3
 RECORD_STATUSES = ("running", "complete", "failed", "diverged", "interrupted")
 
 @functools.lru_cache(maxsize=1)
@@ -253,7 +253,7 @@ class RunRecord:
     tokenizer: dict | None = None
     initial_weights_sha256: str | None = None
     final_weights_sha256: str | None = None
-    initial_test_loss: float | None = None
+    initial_val_loss: float | None = None      # the untrained model's loss on the validation windows (10_train)
     test_loss: float | None = None
     test_protocol: str | None = None           # the evaluation protocol behind test_loss (07_evaluate)
     test_losses_sha256: str | None = None      # of test_losses.safetensors: one loss per test sequence

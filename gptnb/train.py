@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import RunSpec, TrainConfig, check_device, get_preset, resolve_precision
 from .datasets import check_dataset, load_tokens, prepare_token_dataset, resolve_dataset_dir
-from .evaluate import PROTOCOLS, EvalProtocol, Score, precision_context, score, windows_protocol
+from .evaluate import PROTOCOLS, EvalProtocol, Score, keep_freed_memory, precision_context, score, windows_protocol
 from .loader import TokenBatches
 from .model import GPTConfig, GPTModel, init_weights, load_state, save_model
 from .interventions import (Intervention, apply_model_changes, call_hook, intervention_sources,
@@ -39,8 +39,8 @@ __all__ = ['RULES', 'train', 'run_steps', 'DistEnv', 'dist_env', 'resolve_device
            'seed_microbatch', 'Rules', 'PostRules', 'rules_for', 'RunData', 'once_per_node', 'scoring_protocol',
            'dataset_folder', 'load_run_data', 'build_model', 'build_optimizer', 'Progress', 'Trainer', 'setup',
            'resume', 'checkpoint', 'Diverged', 'accumulate_gradients', 'gradients_finite', 'optimizer_step',
-           'after_step', 'post_interval', 'score_held_out', 'best_checkpoint_model', 'matmul_parameters',
-           'flops_per_token', 'cost', 'finish', 'StepMeter', 'logged_steps', 'open_metrics']
+           'validation_loss', 'after_step', 'post_interval', 'score_held_out', 'best_checkpoint_model',
+           'matmul_parameters', 'flops_per_token', 'cost', 'finish', 'StepMeter', 'logged_steps', 'open_metrics']
 
 # %% ../nbs/10_train.ipynb #bd222b80
 def train(spec: RunSpec) -> dict:
@@ -52,8 +52,7 @@ def train(spec: RunSpec) -> dict:
         with meter.doing("setting up"): trainer = setup(spec)
         resumed_at = resume(trainer, run_dir)
         if resumed_at is None and trainer.env.is_main:
-            with meter.doing("scoring the initial test loss"):
-                trainer.progress.initial_test_loss = score_held_out(trainer, per_sequence=False).loss
+            with meter.doing("validating the initial weights"): trainer.progress.initial_val_loss = validation_loss(trainer)
         start = trainer.progress.step
         meter.start(start)
         started = run_steps(trainer, start, open_metrics(trainer, run_dir, start), run_dir, meter)
@@ -265,7 +264,7 @@ class Progress:
     elapsed_s: float = 0.0                           # training time before this process started
     skipped_steps: int = 0
     best_val_loss: float = math.inf
-    initial_test_loss: float | None = None
+    initial_val_loss: float | None = None            # the untrained model's loss on the validation windows
     recent_losses: list = field(default_factory=list)   # the last 20 finite step losses: the final train loss
     interval_losses: list = field(default_factory=list) # compat="post": rank 0's losses since the last checkpoint
     best_train_loss: float | None = None                # compat="post": the best interval mean (picks `best`)
@@ -308,6 +307,7 @@ def setup(spec: RunSpec) -> Trainer:
     mcfg, tcfg = spec.configs()
     tcfg = replace(tcfg, precision=resolve_precision(tcfg.precision, device))
     torch.set_float32_matmul_precision(rules_for(tcfg.compat).matmul_precision(tcfg.precision))   # every run: never inherited
+    keep_freed_memory()   # each step's logits and gradients reuse the last step's memory (07_evaluate)
     data = load_run_data(spec, env, mcfg, tcfg)
     interventions = parse_interventions(spec.intervention)
     model, initial_sha, loop_seed = build_model(spec, mcfg, tcfg, device, interventions)
@@ -340,7 +340,9 @@ def resume(trainer: Trainer, run_dir) -> int | None:
     trainer.opt.load_state_dict(state["optimizer"]); trainer.sched.load_state_dict(state["scheduler"])
     trainer.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"][trainer.env.rank])
-    trainer.progress = Progress(**state["progress"])
+    progress = dict(state["progress"])
+    progress.pop("initial_test_loss", None)   # record schema 2's checkpoints: the test slice's loss at init, not ours
+    trainer.progress = Progress(**progress)
     return ckpt.step
 
 def checkpoint(trainer: Trainer, run_dir, is_best: bool) -> None:
@@ -404,6 +406,14 @@ def optimizer_step(trainer: Trainer, step: int) -> dict:
     return row
 
 # %% ../nbs/10_train.ipynb #4e292402
+def validation_loss(trainer: Trainer) -> float | None:
+    "The model's loss on the validation windows (the last `val_sequences` of the split); None when there are none."
+    tcfg = trainer.tcfg
+    if not tcfg.val_sequences: return None
+    windows = windows_protocol(trainer.data.n_val_windows - tcfg.val_sequences, tcfg.val_sequences,
+                               trainer.mcfg.context_length, tcfg.micro_batch_size)
+    return score(trainer.model, trainer.data.val_tokens, windows, trainer.device, per_sequence=False).loss
+
 def after_step(trainer: Trainer, row: dict, log: MetricsLog | None, run_dir, started: float, meter=None) -> None:
     "Log the step (rank 0), evaluate and checkpoint when they are due (the metrics on the disk before a checkpoint)."
     tcfg, progress, done = trainer.tcfg, trainer.progress, trainer.progress.step
@@ -411,11 +421,8 @@ def after_step(trainer: Trainer, row: dict, log: MetricsLog | None, run_dir, sta
     if log is not None and (row["step"] % tcfg.log_every == 0 or done == trainer.total_steps):
         log.write({**row, "elapsed_s": progress.elapsed_s + time.time() - started})
     best_val = False
-    if tcfg.eval_every and done % tcfg.eval_every == 0 and done < trainer.total_steps and trainer.env.is_main:
-        with doing(f"validation ({tcfg.val_sequences:,} sequences)"):
-            windows = windows_protocol(trainer.data.n_val_windows - tcfg.val_sequences, tcfg.val_sequences,
-                                       trainer.mcfg.context_length, tcfg.micro_batch_size)
-            val = score(trainer.model, trainer.data.val_tokens, windows, trainer.device, per_sequence=False).loss
+    if tcfg.eval_every and tcfg.val_sequences and done % tcfg.eval_every == 0 and done < trainer.total_steps and trainer.env.is_main:
+        with doing(f"validation ({tcfg.val_sequences:,} sequences)"): val = validation_loss(trainer)
         log.write({"step": row["step"], "val_loss": val})
         best_val, progress.best_val_loss = val < progress.best_val_loss, min(val, progress.best_val_loss)
     due, is_best = trainer.rules.checkpoint_due(trainer, row["step"], best_val)
@@ -473,7 +480,7 @@ def finish(trainer: Trainer, run_dir, trained_s: float, steps_run: int) -> dict:
                "resolved_device": str(trainer.device), "precision": tcfg.precision,
                "tokens_seen": trainer.total_steps * tokens_per_step, "elapsed_s": progress.elapsed_s + trained_s,
                "tokens_per_s": steps_run * tokens_per_step / max(trained_s, 1e-9),
-               "skipped_steps": progress.skipped_steps, "initial_test_loss": progress.initial_test_loss,
+               "skipped_steps": progress.skipped_steps, "initial_val_loss": progress.initial_val_loss,
                "best_val_loss": progress.best_val_loss if math.isfinite(progress.best_val_loss) else None,
                "final_train_loss": trainer.rules.final_train_loss(trainer), **cost(trainer, trained_s, steps_run),
                "dataset_dir": str(trainer.data.path), "train_config": tcfg.to_dict(), "model_config": trainer.mcfg.to_dict()}

@@ -45,3 +45,31 @@ def test_deterministic_mode_leaves_the_compiler_unloaded_and_sets_its_switch_for
              "print(loaded, c.deterministic, torch.are_deterministic_algorithms_enabled())")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_freed_activation_memory_is_reused_by_the_next_batch_and_scores_are_unchanged():
+    "glibc hands a freed 64 MiB block back to the OS; kept, the next batch's logits fault no fresh pages."
+    import subprocess, sys
+    probe = """
+import resource, numpy as np, torch
+from gptnb.evaluate import PROTOCOLS, keep_freed_memory, score
+from gptnb.model import GPTConfig, GPTModel
+def faults_of_a_second_block():
+    torch.empty(1 << 24).fill_(1.0)          # 64 MiB, freed at once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(1 << 24).fill_(1.0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+torch.manual_seed(0); model = GPTModel(GPTConfig(vocab_size=8192, context_length=32, emb_dim=32, n_heads=2, n_layers=1))
+tokens = np.random.default_rng(0).integers(0, 8192, 300 * 32 + 1)
+protocol = PROTOCOLS["gptnb"].replace(sequences=300, batch_size=150)   # 150 x 32 x 8192 fp32 logits: 150 MiB a batch
+plain, faults_plain = score(model, tokens, protocol), faults_of_a_second_block()
+applied = keep_freed_memory()
+kept, faults_kept = score(model, tokens, protocol), faults_of_a_second_block()
+print(applied, faults_plain, faults_kept, kept.loss == plain.loss, np.array_equal(kept.sequence_losses, plain.sequence_losses))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    applied, faults_plain, faults_kept, same_loss, same_sequences = out.stdout.split()
+    assert applied == "True" and same_loss == same_sequences == "True", out.stdout + out.stderr
+    assert int(faults_plain) > 10_000 > 100 > int(faults_kept), out.stdout   # 16,384 pages of 4 KiB a block, or none

@@ -132,7 +132,7 @@ def test_tiny_learns_language_not_just_word_frequencies(tmp_path):
     entropy = unigram_entropy(load_tokens(Path(rec["dataset"]["path"]) / "train.safetensors"), 8192)
     assert rec["status"] == "complete"
     assert rec["test_loss"] <= entropy - 0.5, (rec["test_loss"], entropy)
-    assert rec["initial_test_loss"] > entropy  # it started knowing nothing
+    assert rec["initial_val_loss"] > entropy  # it started knowing nothing
 
 
 def test_fp16_with_a_gradient_scaler_runs_on_cpu(tmp_path, data):
@@ -166,3 +166,33 @@ def test_the_training_command_takes_no_abbreviated_flags(capsys):
     from gptnb.launch import main
     with pytest.raises(SystemExit) as e: main(["--max-step", "2"])
     assert e.value.code == 2 and "--max-step" in capsys.readouterr().err
+
+
+def test_a_run_scores_its_test_slice_once_and_its_initial_weights_on_the_validation_windows(tmp_path, data, monkeypatch):
+    "The loss at initialisation reads the validation windows the run validates on, not a second pass over the test slice."
+    import gptnb.train as train_module
+    scored = []
+    def recording_score(model, tokens, protocol, device=None, per_sequence=True):
+        result = original(model, tokens, protocol, device, per_sequence)
+        scored.append((protocol.start_token, protocol.sequences, result.loss)); return result
+    original = train_module.score
+    monkeypatch.setattr(train_module, "score", recording_score)
+    res = run(tmp_path, data, "once", max_steps=2)
+    test_slice = [s for s in scored if s[:2] == (0, 16)]
+    assert len(test_slice) == 1 and round(test_slice[0][2], 6) == res["test_loss"], scored
+    assert scored[0][1] == 4 and scored[0][0] > 0 and res["initial_val_loss"] == scored[0][2], scored
+    assert "initial_test_loss" not in res
+
+
+def test_a_checkpoint_that_carries_the_old_initial_test_loss_still_resumes(tmp_path, data):
+    "Record schema 2's checkpoints hold `initial_test_loss` in their progress: resumed to the same end, not a TypeError."
+    from gptnb.checkpoints import load_checkpoint, save_checkpoint
+    kw = small_run_kwargs(data, max_steps=10, checkpoint_every=5)
+    first = train(RunSpec(run_dir=str(tmp_path / "r"), **kw))
+    ckpt = load_checkpoint(tmp_path / "r")
+    progress = dict(ckpt.state["progress"])
+    progress["initial_test_loss"] = progress.pop("initial_val_loss")
+    save_checkpoint(tmp_path / "r", ckpt.step, ckpt.model_state, {**ckpt.state, "progress": progress})
+    again = train(RunSpec(run_dir=str(tmp_path / "r"), **kw))
+    assert again["resumed_from"] == [5] and again["final_weights_sha256"] == first["final_weights_sha256"]
+    assert again["initial_val_loss"] is None and first["initial_val_loss"] > first["test_loss"]
