@@ -49,6 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASE_NAMES = ("start-up", "data", "model", "training", "test", "records", "other")
+TICK = 0.05   # a process's start from /proc is in clock ticks (10 ms): a kernel started at once may read as just before its call
 RUN = "run"   # not a phase: a run's span when the sweep runs it from its own process (no job process to time)
 
 # module -> {function: phase}; a function a version lacks is simply not wrapped (the JSON lists what was)
@@ -220,7 +221,7 @@ def run_spans(events: list, sweep: dict, children: dict, family) -> list[tuple]:
     spans = []
     for call in sorted((e for e in events if e["kind"] == "call" and e["pid"] == sweep["pid"] and e["phase"] == RUN),
                        key=lambda e: e["start"]):
-        members = [m for k in children.get(sweep["pid"], []) if call["start"] <= k["start"] <= call["end"]
+        members = [m for k in children.get(sweep["pid"], []) if call["start"] - TICK <= k["start"] <= call["end"]
                    for m in family(k)]
         spans.append((call["start"], call["end"], {sweep["pid"], *(m["pid"] for m in members)},
                       [(m["start"], m["end"] or call["end"], 1, "start-up") for m in members]))

@@ -97,7 +97,7 @@ def run_notebook(spec: RunSpec, notebook=None, log_output: bool = True) -> dict:
         with _environment(**claim.child_env()):   # papermill's kernel runs under this process's lock
             pm.execute_notebook(str(notebook), str(folder / "train.ipynb"), parameters=spec.changes(),
                                 kernel_name="python3", progress_bar=False, cwd=str(notebook.parent.parent),
-                                extra_arguments=KERNEL_ARGUMENTS, **streams)
+                                extra_arguments=KERNEL_ARGUMENTS, shutdown_kernel="immediate", **streams)
         keep_executed_notebook(folder, folder / "train.ipynb")   # the notebook's own copy lacks its last cell
     return read_record(folder)
 

@@ -390,3 +390,17 @@ def test_one_worker_runs_each_job_from_the_sweeps_own_process_with_its_log(tmp_p
         ("complete", None, None), ("failed", None, "the kernel died"), ("complete", None, None)]
     for r in results:   # what each run printed is in its own log, not in the sweep's output
         assert (tmp_path / "s" / ".jobs" / f"{r['run_name']}.log").read_text() == f"training {r['run_name']}\n"
+
+
+def test_the_kernel_is_stopped_once_its_notebook_is_done_without_pythons_teardown(tmp_path):
+    "The record is written by the notebook's own cells; a kernel that finalised Python after them only cost time."
+    import nbformat
+    from gptnb.sweep import find_train_notebook, run_notebook
+    data, marker = synthetic_dataset(tmp_path / "data"), tmp_path / "finalised"
+    nb = nbformat.read(find_train_notebook(), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(f"import atexit; atexit.register(open, {str(marker)!r}, 'w')"))
+    (tmp_path / "nbs").mkdir(); nbformat.write(nb, tmp_path / "nbs" / "train.ipynb")
+    spec = RunSpec(run_dir=str(tmp_path / "runs" / "r"), **small_run_kwargs(data, max_steps=1))
+    record = run_notebook(spec, notebook=tmp_path / "nbs" / "train.ipynb", log_output=False)
+    assert record["status"] == "complete" and (tmp_path / "runs" / "r" / "train.complete.ipynb").is_file()
+    assert not marker.exists()   # killed at once: atexit never ran
