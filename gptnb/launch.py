@@ -19,6 +19,7 @@ import torch.distributed as dist
 
 from .config import RunSpec, TrainConfig, from_namespace, hardware, json_field
 from .datasets import load_manifest, load_tokens, verified_sha256
+from .evaluate import unigram_entropy
 from .interventions import apply_model_changes, intervention_sources, parse_interventions
 from .model import GPTConfig, GPTModel, load_state, read_safetensors
 from .records import (EXECUTED_COPY, NoSpaceToStart, RunFolderBusy, RunFolderLost, RunFolderTaken, RunRecord,
@@ -75,6 +76,8 @@ def _train_into(record: RunRecord, spec: RunSpec, env: DistEnv) -> None:
     if env.is_main:
         record.dataset = dataset_identity(summary["dataset_dir"])
         record.tokenizer, record.deterministic = record.dataset.get("tokenizer"), deterministic_flags()
+        record.unigram_entropy = unigram_entropy(load_tokens(Path(summary["dataset_dir"]) / "train.safetensors"),
+                                                 record.model_config["vocab_size"])   # the loss chart's floor line
         record.charts = [p.name for p in plot_metrics(spec.folder(), record.to_dict())]
         print_summary(record)
 

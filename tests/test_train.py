@@ -196,3 +196,12 @@ def test_a_checkpoint_that_carries_the_old_initial_test_loss_still_resumes(tmp_p
     again = train(RunSpec(run_dir=str(tmp_path / "r"), **kw))
     assert again["resumed_from"] == [5] and again["final_weights_sha256"] == first["final_weights_sha256"]
     assert again["initial_val_loss"] is None and first["initial_val_loss"] > first["test_loss"]
+
+
+def test_every_door_records_the_unigram_entropy_its_charts_draw(tmp_path, data):
+    "run_training (the CLI's, torchrun's and the notebook's door) measures the no-context floor before the charts."
+    from gptnb.datasets import load_tokens
+    from gptnb.evaluate import unigram_entropy
+    rec = run_training(RunSpec(run_dir=str(tmp_path / "e"), **small_run_kwargs(data, max_steps=2)))
+    assert rec["unigram_entropy"] == unigram_entropy(load_tokens(data / "train.safetensors"), 64)
+    assert rec["charts"] == ["loss.png", "lr.png", "grad_norm.png"]
