@@ -421,7 +421,8 @@ def after_step(trainer: Trainer, row: dict, log: MetricsLog | None, run_dir, sta
     if log is not None and (row["step"] % tcfg.log_every == 0 or done == trainer.total_steps):
         log.write({**row, "elapsed_s": progress.elapsed_s + time.time() - started})
     best_val = False
-    if tcfg.eval_every and tcfg.val_sequences and done % tcfg.eval_every == 0 and done < trainer.total_steps and trainer.env.is_main:
+    due_now = tcfg.eval_every and done % tcfg.eval_every == 0 and done < trainer.total_steps
+    if due_now and tcfg.val_sequences and trainer.env.is_main:
         with doing(f"validation ({tcfg.val_sequences:,} sequences)"): val = validation_loss(trainer)
         log.write({"step": row["step"], "val_loss": val})
         best_val, progress.best_val_loss = val < progress.best_val_loss, min(val, progress.best_val_loss)
