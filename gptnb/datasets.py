@@ -30,10 +30,10 @@ from .tokenizer import get_tokenizer, package_dir, tokenizer_identity
 __all__ = ['SOURCES', 'FILE_SUFFIXES', 'EMBEDDED_WIKI', 'EMBEDDED_LEE', 'MIN_WIKI_CHARS', 'CLEANING_VERSION', 'SHA256_CACHE',
            'CACHE_PREFIX', 'FORMAT_VERSION', 'MANIFEST', 'SPLITS', 'HF_PREFIX', 'clean_wiki_text', 'corpus_files',
            'iter_documents', 'token_dtype', 'save_tokens', 'token_layout', 'load_tokens', 'default_data_dir',
-           'portable_dataset_path', 'recorded_dataset_path', 'sha256_file', 'file_state', 'remember_sha256',
-           'verified_sha256', 'validation_documents', 'load_manifest', 'prepare_token_dataset', 'check_tokenizer',
-           'read_tokens_into', 'check_token_ids', 'check_dataset', 'is_hf_dataset_id', 'looks_like_hf_id',
-           'hf_dataset_folder', 'resolve_dataset_dir']
+           'portable_path', 'resolve_portable_path', 'sha256_file', 'file_state', 'remember_sha256', 'verified_sha256',
+           'validation_documents', 'load_manifest', 'prepare_token_dataset', 'check_tokenizer', 'read_tokens_into',
+           'check_token_ids', 'check_dataset', 'is_hf_dataset_id', 'looks_like_hf_id', 'hf_dataset_folder',
+           'resolve_dataset_dir']
 
 # %% ../nbs/03_datasets.ipynb #329aa97b
 SOURCES = ("embedded",)
@@ -264,8 +264,8 @@ def default_data_dir() -> Path:
 CACHE_PREFIX = "$GPTNB_DATA_DIR/"   # how a record names a dataset in the cache, on any machine
 
 
-def portable_dataset_path(path, folder) -> str:
-    "`path` as a record stores it: relative to the dataset cache (`$GPTNB_DATA_DIR/…`) when there, else to `folder`."
+def portable_path(path, folder) -> str:
+    "`path` as the record in `folder` stores it: relative to the dataset cache (`$GPTNB_DATA_DIR/…`), else to `folder`."
     path = Path(path)
     if not path.is_absolute(): return str(path)
     cache = default_data_dir().resolve()
@@ -273,8 +273,8 @@ def portable_dataset_path(path, folder) -> str:
     return os.path.relpath(path.resolve(), Path(folder).resolve())
 
 # %% ../nbs/03_datasets.ipynb #c11a3126
-def recorded_dataset_path(path: str, folder) -> str:
-    "A stored dataset path made usable where the record in `folder` is read (an old, absolute one as it is)."
+def resolve_portable_path(path: str, folder) -> str:
+    "A path the record in `folder` stores, made usable where that record is read (an old, absolute one as it is)."
     if path.startswith(CACHE_PREFIX): return str(default_data_dir() / path[len(CACHE_PREFIX):])
     return path if os.path.isabs(path) else os.path.normpath(Path(folder) / path)
 

@@ -23,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 
 from .checks import check_choice, check_count
 from .config import TrainConfig, check_device
-from .datasets import SPLITS, check_token_ids, load_tokens, recorded_dataset_path, resolve_dataset_dir
+from .datasets import SPLITS, check_token_ids, load_tokens, resolve_dataset_dir, resolve_portable_path
 from .model import GPTConfig, GPTModel, generate, load_state, read_safetensors
 from .seeding import weights_fingerprint
 from .tokenizer import get_tokenizer
@@ -297,7 +297,7 @@ def score_run(run_dir, device="cpu") -> Score:
     model = load_checkpoint_model(run_dir / "model.safetensors", device=device)
     tcfg = record["train_config"]
     test_slice = PROTOCOLS["gptnb"].replace(sequences=tcfg["test_sequences"], batch_size=tcfg["micro_batch_size"])
-    return score(model, Path(recorded_dataset_path(record["dataset"]["path"], run_dir)), test_slice, device)
+    return score(model, Path(resolve_portable_path(record["dataset"]["path"], run_dir)), test_slice, device)
 
 # %% ../nbs/07_evaluate.ipynb #518b813e
 OVERRIDES = ("start_token", "batches", "batch_size", "context_length", "precision")

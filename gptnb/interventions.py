@@ -24,8 +24,7 @@ from .model import GPTConfig
 __all__ = ['HOOKS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'InterventionError', 'Intervention', 'call_hook',
            'single_hook', 'apply_configs', 'combine', 'hook_seed', 'apply_model_change', 'apply_model_changes',
            'is_reference', 'is_file_reference', 'intervention_name', 'absolute_references', 'parse_overrides',
-           'sha256_text', 'is_intervention', 'load_intervention', 'parse_interventions', 'recorded_file',
-           'intervention_sources']
+           'sha256_text', 'is_intervention', 'load_intervention', 'parse_interventions', 'intervention_sources']
 
 # %% ../nbs/05a_interventions.ipynb #c35631d3
 HOOKS = ("config", "model", "optimizer", "schedule", "loss")
@@ -304,18 +303,9 @@ def parse_interventions(spec: str) -> list[Intervention]:
     for hook in ("optimizer", "schedule", "loss"): single_hook(found, hook)
     return found
 
-def recorded_file(path) -> str | None:
-    "A user's file as a record names it: relative to the working directory, else `~/…`, else its name alone."
-    if path is None: return None
-    path = Path(path).resolve()
-    for base, prefix in ((Path.cwd().resolve(), ""), (Path.home().resolve(), "~/")):
-        if path.is_relative_to(base): return prefix + str(path.relative_to(base))
-    return path.name   # the sha256 beside it says which file it was
-
 def intervention_sources(interventions) -> list[dict]:
     "Where each user intervention came from — `name`, `module`, `file`, `sha256` — for the record (built-ins: none)."
-    return [{"name": i.name, **i.source, "file": recorded_file(i.source.get("file"))}
-            for i in interventions if i.source is not None]
+    return [{"name": i.name, **i.source} for i in interventions if i.source is not None]
 
 # %% ../nbs/05a_interventions.ipynb #a0b1f3d4
 STACKED = ("remove-dropout", "gradient-clipping", "weight-decay-gpt2", "schedule-learning-rate")

@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
-from .datasets import portable_dataset_path, recorded_dataset_path
+from .datasets import portable_path, resolve_portable_path
 from .interventions import intervention_sources, parse_interventions
 from .evaluate import score_run
 from .seeding import deterministic_flags
@@ -426,12 +426,19 @@ def record_failed_start(spec: RunSpec, error: BaseException) -> Path | None:
         return write_json_atomic(folder / "record.json", stored_record(rec.to_dict(), folder))
 
 # %% ../nbs/08_records.ipynb #bcbce5b7
-def stored_record(d: dict, folder) -> dict:
-    "The record as written to disk: `run_dir` as the folder's name, `dataset.path` portable (no absolute path)."
-    out = {**d, "run_dir": Path(folder).name}
-    if isinstance(d.get("dataset"), dict) and d["dataset"].get("path"):
-        out["dataset"] = {**d["dataset"], "path": portable_dataset_path(d["dataset"]["path"], Path(folder))}
+def _record_paths(d: dict, change, files: bool = True) -> dict:
+    "`d` with the dataset's path and (with `files`) each user intervention's file passed through `change`."
+    out = dict(d)
+    if isinstance(d.get("dataset"), dict) and isinstance(d["dataset"].get("path"), str):
+        out["dataset"] = {**d["dataset"], "path": change(d["dataset"]["path"])}
+    if files and isinstance(d.get("intervention_sources"), list):
+        out["intervention_sources"] = [{**s, "file": change(s["file"])} if isinstance(s.get("file"), str) else s
+                                       for s in d["intervention_sources"]]
     return out
+
+def stored_record(d: dict, folder) -> dict:
+    "The record as written to disk: `run_dir` as the folder's name, every path portable (no absolute path)."
+    return {**_record_paths(d, lambda path: portable_path(path, folder)), "run_dir": Path(folder).name}
 
 # %% ../nbs/08_records.ipynb #8b11182c
 def _load_json(path: Path) -> dict:
@@ -450,8 +457,7 @@ def read_record(run_dir) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"no record.json in {run_dir}")
     rec = RunRecord.from_dict(_load_json(path)).to_dict()
     if rec["status"] == "running" and lock_holder(run_dir) is None: rec["status"] = "interrupted"
-    if isinstance(rec.get("dataset"), dict) and isinstance(rec["dataset"].get("path"), str):
-        rec["dataset"] = {**rec["dataset"], "path": recorded_dataset_path(rec["dataset"]["path"], Path(run_dir))}
+    rec = _record_paths(rec, lambda path: resolve_portable_path(path, run_dir), files=rec["schema_version"] >= 3)
     return {**rec, "run_dir": str(Path(run_dir))}
 
 # %% ../nbs/08_records.ipynb #b7ad6d59

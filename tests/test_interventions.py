@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import load_file
 
 from gptnb.config import RunSpec
-from gptnb.interventions import recorded_file
 from gptnb.records import read_metrics, read_record
 from gptnb.launch import EXIT_FOLDER_TAKEN, load_run_model, main, run_training
 from helpers import small_run_kwargs, synthetic_dataset
@@ -63,8 +62,9 @@ def test_a_user_intervention_runs_and_the_record_names_its_source(tmp_path, data
     assert rec["interventions"] == ["qkv-bias", "gain-sgd", "warm", "z-loss"]
     sha = __import__("hashlib").sha256(ideas.read_bytes()).hexdigest()
     assert [(s["name"], s["file"], s["sha256"]) for s in rec["intervention_sources"]] == [
-        (n, recorded_file(ideas), sha) for n in ("gain-sgd", "warm", "z-loss")]   # never this machine's absolute path
-    assert not os.path.isabs(recorded_file(ideas)) and recorded_file(ideas).endswith("ideas.py")
+        (n, str(ideas), sha) for n in ("gain-sgd", "warm", "z-loss")]
+    stored = json.loads((tmp_path / "run" / "record.json").read_text())["intervention_sources"]
+    assert {s["file"] for s in stored} == {"../ideas.py"}   # from the run folder: never this machine's absolute path
     lr = read_metrics(tmp_path / "run")["lr"]
     assert lr[0] == pytest.approx(0.01 / 1) and lr[-1] == pytest.approx(0.01)   # 6 // 4 = 1: full after one step
     model = load_run_model(tmp_path / "run")
@@ -215,21 +215,19 @@ def test_gptnb_sweep_takes_a_relative_file_and_a_command_line_arm(tmp_path, data
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     gain, wd = (read_record(tmp_path / "runs" / "mine" / n) for n in ("tiny-gain-sgd-i1", "tiny-wd-i1"))
     assert gain["status"] == wd["status"] == "complete"
-    recorded = gain["intervention_sources"][0]["file"]   # as the kernel's working directory sees it: never absolute
-    assert gain["intervention"] == f"{ideas}:gain-sgd" and not os.path.isabs(recorded) and recorded.endswith("ideas.py")
+    stored = json.loads((tmp_path / "runs" / "mine" / "tiny-gain-sgd-i1" / "record.json").read_text())
+    assert stored["intervention_sources"][0]["file"] == "../../../ideas.py"   # from the run folder, never absolute
+    assert gain["intervention"] == f"{ideas}:gain-sgd" and gain["intervention_sources"][0]["file"] == str(ideas)
     assert (wd["interventions"], wd["train_config"]["weight_decay"], wd["intervention_sources"]) == (["wd"], 0.05, [])
 
 
-def test_a_record_names_a_user_file_without_the_machines_absolute_path(tmp_path, monkeypatch):
-    from gptnb.interventions import intervention_sources, load_intervention
-    (tmp_path / "proj").mkdir(); (tmp_path / "home").mkdir()
-    (tmp_path / "proj" / "ideas.py").write_text("from gptnb.interventions import Intervention\n"
-                                                "mine = Intervention('mine', 'no change')\n")
-    found = load_intervention(str(tmp_path / "proj" / "ideas.py") + ":mine")
-    assert found.source["file"] == str(tmp_path / "proj" / "ideas.py")   # loading still knows where it is
-    def recorded(cwd, home):
-        monkeypatch.chdir(cwd); monkeypatch.setenv("HOME", str(home))
-        return intervention_sources([found])[0]["file"]
-    assert recorded(tmp_path, tmp_path / "home") == "proj/ideas.py"               # inside the working directory
-    assert recorded(tmp_path / "home", tmp_path) == "~/proj/ideas.py"            # inside the home folder
-    assert recorded(tmp_path / "home", tmp_path / "home") == "ideas.py"          # elsewhere: its name; the sha256 says which
+def test_a_record_stores_a_user_file_from_its_run_folder_and_reads_it_back_where_the_copy_lies(tmp_path, data, ideas):
+    "The rule of the dataset's path: relative to the run folder, so a copy of the folder with the file beside it finds it."
+    import hashlib, shutil
+    run_training(_spec(tmp_path, data, f"{ideas}:warm", name="runs/r"))
+    stored = json.loads((tmp_path / "runs" / "r" / "record.json").read_text())["intervention_sources"][0]
+    assert stored["file"] == "../../ideas.py"
+    copy = tmp_path / "elsewhere"; copy.mkdir()
+    shutil.copytree(tmp_path / "runs", copy / "runs"); shutil.copy(ideas, copy / "ideas.py"); ideas.unlink()
+    found = Path(read_record(copy / "runs" / "r")["intervention_sources"][0]["file"])
+    assert found == copy / "ideas.py" and hashlib.sha256(found.read_bytes()).hexdigest() == stored["sha256"]
