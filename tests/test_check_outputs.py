@@ -128,3 +128,13 @@ def test_a_shebang_is_a_script_line_not_a_machine_path():
     "A Slurm script's `#!/bin/bash` is what every such script starts with; the same path elsewhere is still named."
     assert check_outputs.noisy_text("#!/bin/bash\n#SBATCH --array=0-1%2\n") == []
     assert check_outputs.noisy_text("ran /bin/bash here\n") == [("absolute path", "/bin/bash")]
+
+
+def test_a_print_the_kernel_flushed_in_pieces_is_written_as_one_output():
+    "ipykernel flushes stdout on a timer, so one print can land as two stream outputs; what is committed is one."
+    nb = notebook(stdout("fp32"), stdout(" 4.246392\nfp16 4.246393\n"),
+                  new_output("stream", name="stderr", text="a warning\n"), stdout("after\n"), result("3"))
+    outputs = check_outputs.coalesced(nb).cells[2].outputs
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in outputs] == [
+        ("stream", "stdout", "fp32 4.246392\nfp16 4.246393\n"), ("stream", "stderr", "a warning\n"),
+        ("stream", "stdout", "after\n"), ("execute_result", None, None)]

@@ -154,11 +154,25 @@ def differences(committed, fresh, name: str) -> list[str]:
     return problems
 
 
+def coalesced(nb):
+    "`nb` with adjacent stream outputs of one name joined: the kernel flushes stdout on a timer, a print in pieces."
+    for cell in nb.cells:
+        if cell.cell_type != "code": continue
+        outputs = []
+        for out in cell.outputs:
+            last = outputs[-1] if outputs else None
+            if last is not None and out.output_type == last.output_type == "stream" and out.name == last.name:
+                last.text += out.text
+            else: outputs.append(out)
+        cell.outputs = outputs
+    return nb
+
+
 def write(paths: list[Path]) -> int:
     "Execute and save each notebook; fail (after saving) when what it now shows is noisy, naming each noisy output."
     for path in paths:
         t0 = time.time()
-        nbformat.write(execute(path), path)
+        nbformat.write(coalesced(execute(path)), path)
         print(f"{path.name}: executed and written in {time.time() - t0:.0f} s")
     subprocess.run(["nbdev_clean"], cwd=ROOT, check=True)   # the committed form: outputs kept, metadata stripped
     return report_noise(paths)
