@@ -428,12 +428,13 @@ def record_failed_start(spec: RunSpec, error: BaseException) -> Path | None:
 # %% ../nbs/08_records.ipynb #bcbce5b7
 def _record_paths(d: dict, change, files: bool = True) -> dict:
     "`d` with the dataset's path and (with `files`) each user intervention's file passed through `change`."
+    def named(x) -> bool: return isinstance(x, str) and x != ""
     out = dict(d)
-    if isinstance(d.get("dataset"), dict) and isinstance(d["dataset"].get("path"), str):
+    if isinstance(d.get("dataset"), dict) and named(d["dataset"].get("path")):
         out["dataset"] = {**d["dataset"], "path": change(d["dataset"]["path"])}
     if files and isinstance(d.get("intervention_sources"), list):
-        out["intervention_sources"] = [{**s, "file": change(s["file"])} if isinstance(s.get("file"), str) else s
-                                       for s in d["intervention_sources"]]
+        out["intervention_sources"] = [{**s, "file": change(s["file"])} if isinstance(s, dict) and named(s.get("file"))
+                                       else s for s in d["intervention_sources"]]
     return out
 
 def stored_record(d: dict, folder) -> dict:
