@@ -21,7 +21,7 @@ from .model import COMPAT_MODES, ConfigDict, GPTConfig, INIT_DISTRIBUTIONS, INIT
 from .checks import check_count
 from .seeding import check_seed
 from .interventions import (INTERVENTIONS, POST_INTERVENTIONS, STACKED, Intervention, absolute_references,
-                                 apply_configs, intervention_name, parse_interventions)
+                                 apply_configs, intervention_name, parse_interventions, without_folders)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'TEST_PROTOCOLS', 'POST_PRECISIONS', 'CPU_BF16_FLAGS', 'TINY', 'GPT2_SMALL_PRESET',
@@ -300,7 +300,9 @@ class RunSpec:
     def configs(self) -> tuple[GPTConfig, TrainConfig]: return spec_configs(self)
     def name(self) -> str: return self.run_name or default_run_name(self)
     def folder(self) -> Path: return Path(self.run_dir) if self.run_dir else Path("runs") / self.name()
-    def identity(self) -> dict: return {k: v for k, v in asdict(self).items() if k not in WHERE_FIELDS}
+    def identity(self) -> dict:
+        fields_ = {k: v for k, v in asdict(self).items() if k not in WHERE_FIELDS}
+        return {**fields_, "intervention": without_folders(self.intervention)}
     def changes(self) -> dict: return spec_changes(self)
     def to_dict(self) -> dict: return asdict(self)
 

@@ -404,3 +404,16 @@ def test_the_kernel_is_stopped_once_its_notebook_is_done_without_pythons_teardow
     record = run_notebook(spec, notebook=tmp_path / "nbs" / "train.ipynb", log_output=False)
     assert record["status"] == "complete" and (tmp_path / "runs" / "r" / "train.complete.ipynb").is_file()
     assert not marker.exists()   # killed at once: atexit never ran
+
+
+def test_a_sweep_moved_to_another_machine_accepts_its_runs_of_the_same_user_file(tmp_path):
+    "The file's place is not the run's identity (its sha256 is): runs recorded at /laptop/... are the same arm here."
+    import hashlib
+    from gptnb.sweep import RunMismatch, plan_commands
+    ideas = ROOT / "examples" / "ideas.py"
+    user = Sweep("user", [f"{ideas}:rmsnorm"], [1], root=str(tmp_path), extra={"max_steps": 2})
+    same = [{"name": "rmsnorm", "sha256": hashlib.sha256(ideas.read_bytes()).hexdigest()}]
+    fake_complete(user.runs()[0], intervention="/laptop/proj/examples/ideas.py:rmsnorm", intervention_sources=same)
+    assert plan_commands(user) == []   # complete: nothing to run, no mismatch
+    fake_complete(user.runs()[0], intervention="/laptop/proj/examples/other.py:rmsnorm", intervention_sources=same)
+    with pytest.raises(RunMismatch, match="intervention"): plan_commands(user)   # another file is another arm
