@@ -23,9 +23,9 @@ from .model import GPTConfig
 # %% auto #0
 __all__ = ['HOOKS', 'INTERVENTIONS', 'STACKED', 'POST_INTERVENTIONS', 'InterventionError', 'Intervention', 'call_hook',
            'single_hook', 'apply_configs', 'combine', 'hook_seed', 'apply_model_change', 'apply_model_changes',
-           'is_reference', 'is_file_reference', 'intervention_name', 'absolute_references', 'without_folders',
-           'parse_overrides', 'sha256_text', 'is_intervention', 'load_intervention', 'parse_interventions',
-           'intervention_sources']
+           'is_reference', 'is_file_reference', 'intervention_name', 'map_file_paths', 'absolute_references',
+           'without_folders', 'parse_overrides', 'sha256_text', 'is_intervention', 'load_intervention',
+           'parse_interventions', 'intervention_sources']
 
 # %% ../nbs/05a_interventions.ipynb #c35631d3
 HOOKS = ("config", "model", "optimizer", "schedule", "loss")
@@ -189,23 +189,22 @@ def intervention_name(text: str) -> str:
     if "=" in text: return text.split("=", 1)[0].strip()
     return text.rpartition(":")[2].strip() if ":" in text else text
 
-def absolute_references(spec: str) -> str:
-    "`spec` with every relative file path made absolute (against the current directory); the rest unchanged."
+def map_file_paths(spec: str, change) -> str:
+    "`spec` with `change` applied to the path of each file reference; the rest unchanged."
     if not isinstance(spec, str): return spec
-    def absolute(item):
+    def mapped(item):
         if not is_file_reference(item.strip()): return item
         path, _, name = item.strip().rpartition(":")
-        return f"{os.path.abspath(os.path.expanduser(path))}:{name}"
-    return "+".join(absolute(item) for item in spec.split("+"))
+        return f"{change(path)}:{name}"
+    return "+".join(mapped(item) for item in spec.split("+"))
+
+def absolute_references(spec: str) -> str:
+    "`spec` with every relative file path made absolute (against the current directory); the rest unchanged."
+    return map_file_paths(spec, lambda path: os.path.abspath(os.path.expanduser(path)))
 
 def without_folders(spec: str) -> str:
     "`spec` with each file reference's folders dropped (`/any/where/ideas.py:rmsnorm` → `ideas.py:rmsnorm`)."
-    if not isinstance(spec, str): return spec
-    def named(item):
-        if not is_file_reference(item.strip()): return item
-        path, _, name = item.strip().rpartition(":")
-        return f"{os.path.basename(path)}:{name}"
-    return "+".join(named(item) for item in spec.split("+"))
+    return map_file_paths(spec, os.path.basename)
 
 # %% ../nbs/05a_interventions.ipynb #d72eaaf8
 def _value(text: str):

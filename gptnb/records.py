@@ -33,7 +33,7 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .config import RunSpec
 from .datasets import portable_path, resolve_portable_path
-from .interventions import intervention_sources, parse_interventions
+from .interventions import intervention_sources, map_file_paths, parse_interventions
 from .evaluate import score_run
 from .seeding import deterministic_flags
 
@@ -427,11 +427,12 @@ def record_failed_start(spec: RunSpec, error: BaseException) -> Path | None:
 
 # %% ../nbs/08_records.ipynb #bcbce5b7
 def _record_paths(d: dict, change, files: bool = True) -> dict:
-    "`d` with the dataset's path and (with `files`) each user intervention's file passed through `change`."
+    "`d` with the paths of its dataset, of its `intervention`'s files and (with `files`) of its sources through `change`."
     def named(x) -> bool: return isinstance(x, str) and x != ""
     out = dict(d)
     if isinstance(d.get("dataset"), dict) and named(d["dataset"].get("path")):
         out["dataset"] = {**d["dataset"], "path": change(d["dataset"]["path"])}
+    if named(d.get("intervention")): out["intervention"] = map_file_paths(d["intervention"], change)
     if files and isinstance(d.get("intervention_sources"), list):
         out["intervention_sources"] = [{**s, "file": change(s["file"])} if isinstance(s, dict) and named(s.get("file"))
                                        else s for s in d["intervention_sources"]]
@@ -456,10 +457,14 @@ def read_record(run_dir) -> dict:
     "A run's record as a flat dict (any schema version), `run_dir` set to where it was read; `interrupted` if dead."
     path = Path(run_dir) / "record.json"
     if not path.is_file(): raise FileNotFoundError(f"no record.json in {run_dir}")
-    rec = RunRecord.from_dict(_load_json(path)).to_dict()
+    rec = RunRecord.from_dict(_stored_fields(path)).to_dict()
     if rec["status"] == "running" and lock_holder(run_dir) is None: rec["status"] = "interrupted"
-    rec = _record_paths(rec, lambda path: resolve_portable_path(path, run_dir), files=rec["schema_version"] >= 3)
     return {**rec, "run_dir": str(Path(run_dir))}
+
+def _stored_fields(path: Path) -> dict:
+    "record.json's fields, its stored paths resolved from its folder (before `RunSpec` reads a relative path as ours)."
+    d = _load_json(path)
+    return _record_paths(d, lambda p: resolve_portable_path(p, path.parent), files=d.get("schema_version", 1) >= 3)
 
 # %% ../nbs/08_records.ipynb #b7ad6d59
 def record_and_status(run_dir) -> tuple[dict, str | None]:
@@ -479,7 +484,7 @@ def is_complete(run_dir) -> bool: return record_status(run_dir) == "complete"
 def update_record(run_dir, **changes) -> dict:
     "Set fields of a record atomically (e.g. the smoke-test text the notebook adds after training)."
     path = Path(run_dir) / "record.json"
-    rec = RunRecord.from_dict(_load_json(path))
+    rec = RunRecord.from_dict(_stored_fields(path))
     for k, v in changes.items():
         if not hasattr(rec, k) or k in ("spec", "extra"): raise ValueError(f"{k!r} is not a record field")
         setattr(rec, k, v)

@@ -222,12 +222,15 @@ def test_gptnb_sweep_takes_a_relative_file_and_a_command_line_arm(tmp_path, data
 
 
 def test_a_record_stores_a_user_file_from_its_run_folder_and_reads_it_back_where_the_copy_lies(tmp_path, data, ideas):
-    "The rule of the dataset's path: relative to the run folder, so a copy of the folder with the file beside it finds it."
+    "The rule of the dataset's path, for the source and the parameter: a copy of the folder with the file beside it finds it."
     import hashlib, shutil
     run_training(_spec(tmp_path, data, f"{ideas}:warm", name="runs/r"))
-    stored = json.loads((tmp_path / "runs" / "r" / "record.json").read_text())["intervention_sources"][0]
-    assert stored["file"] == "../../ideas.py"
+    on_disk = json.loads((tmp_path / "runs" / "r" / "record.json").read_text())
+    stored = on_disk["intervention_sources"][0]
+    assert stored["file"] == "../../ideas.py" and on_disk["intervention"] == "../../ideas.py:warm"
     copy = tmp_path / "elsewhere"; copy.mkdir()
     shutil.copytree(tmp_path / "runs", copy / "runs"); shutil.copy(ideas, copy / "ideas.py"); ideas.unlink()
-    found = Path(read_record(copy / "runs" / "r")["intervention_sources"][0]["file"])
+    back = read_record(copy / "runs" / "r")
+    found = Path(back["intervention_sources"][0]["file"])
     assert found == copy / "ideas.py" and hashlib.sha256(found.read_bytes()).hexdigest() == stored["sha256"]
+    assert back["intervention"] == f"{copy / 'ideas.py'}:warm"   # the run's parameter, runnable where the copy lies
