@@ -125,7 +125,7 @@ def test_missing_tensorboard_says_how_to_install(tmp_path):
             "from gptnb.export import write_tensorboard\n"
             "try: write_tensorboard(sys.argv[1])\n"
             "except ImportError as e: print(e)")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert 'pip install "gptnb[tensorboard]"' in out.stdout, out.stderr
 
 
